@@ -222,7 +222,7 @@ func TestSpecLayout(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(moddir, "modules.builtin"), []byte("kernel/fs/ext4/ext4.ko\n"), 0o644))
 	s := Spec{
 		Init: bin("init"), Needle: bin("needle"), Busybox: bin("busybox"),
-		Applets: []string{"sh", "ls", "init", "needle"},
+		Applets:       []string{"sh", "ls", "init", "needle"},
 		KernelRelease: "6.1.0-test", ModulesDir: moddir,
 		Modules: []string{"kernel/drivers/block/virtio_blk.ko"},
 	}
@@ -307,7 +307,7 @@ func TestResolveIn(t *testing.T) {
 	root := t.TempDir()
 	must(t, os.MkdirAll(filepath.Join(root, "usr/lib/x86_64-linux-gnu"), 0o755))
 	must(t, os.WriteFile(filepath.Join(root, "usr/lib/x86_64-linux-gnu/libz.so.1.2"), nil, 0o644))
-	must(t, os.Symlink("usr/lib", filepath.Join(root, "lib")))                             // merged /usr, relative
+	must(t, os.Symlink("usr/lib", filepath.Join(root, "lib")))                                    // merged /usr, relative
 	must(t, os.Symlink("libz.so.1.2", filepath.Join(root, "usr/lib/x86_64-linux-gnu/libz.so.1"))) // soname link
 	must(t, os.Symlink("/../../usr/lib/x86_64-linux-gnu/libz.so.1", filepath.Join(root, "escape")))
 	for _, tc := range []struct{ in, want string }{
@@ -335,4 +335,3 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
-
