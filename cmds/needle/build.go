@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/needle-boot/needle/initramfs"
+)
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("build", stderr)
+	var (
+		kernelDir = fs.String("kernel-dir", "", "kernel tree: `DIR` holding boot/vmlinuz-KVER and lib/modules/KVER (dpkg -x of a linux-image deb)")
+		kver      = fs.String("kver", "", "kernel release, when --kernel-dir holds several")
+		initBin   = fs.String("init", "", "PID 1 binary (default: init next to this needle binary)")
+		needleBin = fs.String("needle", "", "needle CLI for the image (default: this binary)")
+		busybox   = fs.String("busybox", "", "static busybox for the debug shell and core tools")
+		codec     = fs.String("compress", "zstd", "compression: zstd, xz (CRC32 check), gzip or none")
+		out       = fs.String("out", "out/needle.cpio.zst", "output `FILE`")
+		kernelOut = fs.String("kernel-out", "", "also copy the kernel's vmlinuz to `FILE`")
+		toolRoot  = fs.String("tool-root", "/", "root the --tool libraries are resolved against")
+		ver       = fs.String("version", version, "version written to /etc/needle/version")
+		tools     multiFlag
+		files     multiFlag
+		mods      multiFlag
+	)
+	fs.Var(&tools, "tool", "ELF program `SRC[:DEST]` added with its shared libraries (repeatable)")
+	fs.Var(&files, "file", "plain file `SRC:DEST` (repeatable)")
+	fs.Var(&mods, "module", "kernel module `NAME` (or path under lib/modules/KVER) to include (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("build: unexpected argument %q", fs.Arg(0))
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	spec := initramfs.Spec{Init: *initBin, Needle: *needleBin, Busybox: *busybox, Version: *ver}
+	if spec.Init == "" {
+		spec.Init = filepath.Join(filepath.Dir(self), "init")
+	}
+	if spec.Needle == "" {
+		spec.Needle = self
+	}
+	if spec.Busybox != "" {
+		if spec.Applets, err = initramfs.BusyboxApplets(spec.Busybox); err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
+	}
+	for _, t := range tools {
+		src, dest, ok := strings.Cut(t, ":")
+		if !ok {
+			dest = "/bin/" + filepath.Base(src)
+		}
+		spec.Tools = append(spec.Tools, initramfs.Tool{Src: src, Dest: dest, Root: *toolRoot})
+	}
+	for _, f := range files {
+		src, dest, ok := strings.Cut(f, ":")
+		if !ok || dest == "" {
+			return fmt.Errorf("build: --file %q: want SRC:DEST", f)
+		}
+		spec.Files = append(spec.Files, initramfs.File{Src: src, Dest: dest})
+	}
+	var vmlinuz string
+	if *kernelDir != "" {
+		rel, err := kernelRelease(*kernelDir, *kver)
+		if err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
+		spec.KernelRelease = rel
+		spec.ModulesDir = filepath.Join(*kernelDir, "lib/modules", rel)
+		vmlinuz = filepath.Join(*kernelDir, "boot", "vmlinuz-"+rel)
+		for _, m := range mods {
+			p, err := findModule(spec.ModulesDir, m)
+			if err != nil {
+				return fmt.Errorf("build: %w", err)
+			}
+			spec.Modules = append(spec.Modules, p)
+		}
+	} else if len(mods) > 0 {
+		return fmt.Errorf("build: --module needs --kernel-dir")
+	}
+	a, err := spec.Archive()
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	st, err := writeAtomic(*out, func(w io.Writer) (initramfs.Stats, error) { return a.Write(w, *codec) })
+	if err != nil {
+		return fmt.Errorf("build: %s: %w", *out, err)
+	}
+	if *kernelOut != "" {
+		if vmlinuz == "" {
+			return fmt.Errorf("build: --kernel-out needs --kernel-dir")
+		}
+		if err := copyFile(vmlinuz, *kernelOut); err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d entries, %.1f MiB uncompressed, %.1f MiB %s", *out, st.Entries,
+		float64(st.Uncompressed)/(1<<20), float64(st.Compressed)/(1<<20), *codec)
+	if spec.KernelRelease != "" {
+		fmt.Fprintf(stdout, ", kernel %s, %d modules", spec.KernelRelease, len(spec.Modules))
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+// kernelRelease picks the release under DIR/lib/modules.
+func kernelRelease(dir, want string) (string, error) {
+	ents, err := os.ReadDir(filepath.Join(dir, "lib/modules"))
+	if err != nil {
+		return "", fmt.Errorf("kernel dir %s: %w", dir, err)
+	}
+	var rels []string
+	for _, e := range ents {
+		if e.IsDir() {
+			rels = append(rels, e.Name())
+		}
+	}
+	switch {
+	case want != "":
+		for _, r := range rels {
+			if r == want {
+				return r, nil
+			}
+		}
+		return "", fmt.Errorf("kernel dir %s has no lib/modules/%s (has %s)", dir, want, strings.Join(rels, ", "))
+	case len(rels) == 1:
+		return rels[0], nil
+	case len(rels) == 0:
+		return "", fmt.Errorf("kernel dir %s: lib/modules is empty", dir)
+	}
+	return "", fmt.Errorf("kernel dir %s holds several releases (%s): pick one with --kver", dir, strings.Join(rels, ", "))
+}
+
+// findModule maps a module name (dashes and underscores are the same, as
+// for kmod) or a relative path to a .ko path under modDir. updates/ wins
+// over kernel/, as with depmod's default search order.
+func findModule(modDir, name string) (string, error) {
+	if strings.Contains(name, "/") {
+		if _, err := os.Stat(filepath.Join(modDir, name)); err != nil {
+			return "", err
+		}
+		return name, nil
+	}
+	norm := func(s string) string { return strings.ReplaceAll(s, "-", "_") }
+	want := norm(name)
+	var found []string
+	for _, top := range []string{"updates", "extra", "kernel"} {
+		_ = filepath.WalkDir(filepath.Join(modDir, top), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			base := d.Name()
+			for _, ext := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
+				if strings.HasSuffix(base, ext) && norm(strings.TrimSuffix(base, ext)) == want {
+					rel, _ := filepath.Rel(modDir, p)
+					found = append(found, rel)
+				}
+			}
+			return nil
+		})
+		if len(found) > 0 {
+			sort.Strings(found)
+			return found[0], nil
+		}
+	}
+	return "", fmt.Errorf("module %s not found under %s", name, modDir)
+}
+
+// writeAtomic writes a file through a temporary name so that a failed build
+// never leaves a truncated image where the old one was.
+func writeAtomic(path string, write func(io.Writer) (initramfs.Stats, error)) (initramfs.Stats, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return initramfs.Stats{}, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".needle-build-*")
+	if err != nil {
+		return initramfs.Stats{}, err
+	}
+	defer os.Remove(tmp.Name())
+	st, err := write(tmp)
+	if err == nil {
+		err = tmp.Close()
+	} else {
+		tmp.Close()
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return st, err
+	}
+	return st, os.Rename(tmp.Name(), path)
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}

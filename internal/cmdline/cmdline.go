@@ -1,0 +1,195 @@
+// Package cmdline parses the kernel command line needle is booted with:
+// the needle.* keys, the kernel's own ip= and pxelinux/iPXE's BOOTIF=.
+//
+// A malformed value is an error naming the key; an unknown needle.* key is a
+// warning (an operator's typo must be visible, but must not stop a boot that
+// would otherwise work).
+package cmdline
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Stages are the stage names needle.break= and needle.fail= accept, in the
+// order needle runs them (DESIGN.md, Interfaces).
+var Stages = []string{"inventory", "modules", "network", "plan", "raid", "disks", "image", "files", "handoff"}
+
+// OnFail values.
+const (
+	OnFailShell    = "shell"
+	OnFailReboot   = "reboot"
+	OnFailPoweroff = "poweroff"
+)
+
+// Config is what the command line asks of needle.
+type Config struct {
+	Break  string // needle.break=STAGE: run up to and including STAGE, then a shell
+	Shell  bool   // needle.shell: a shell before any stage
+	Plan   string // needle.plan=URL, with ${mac} … still unexpanded
+	Report string // needle.report=URL
+	OnFail string // needle.onfail=shell|reboot|poweroff (default shell)
+	HWDB   string // needle.hwdb=URL: extra hwdb rules
+	Debug  bool   // needle.debug
+	// Fail=STAGE makes that stage fail on purpose, so an operator can
+	// rehearse what needle.onfail does on the real console and BMC.
+	Fail   string
+	IP     []string         // every ip= value, in order (parsed by the network stage)
+	BootIF net.HardwareAddr // from BOOTIF=01-aa-bb-…
+	VLAN   []string         // dracut's vlan=
+	Bond   []string         // dracut's bond=
+
+	Warnings []string // unknown needle.* keys and the like
+}
+
+// Fields splits a command line as the kernel does (init/main.c,
+// lib/cmdline.c next_arg): on spaces, with double quotes grouping a value
+// that holds spaces; the quotes themselves are dropped.
+func Fields(s string) []string {
+	var out []string
+	var cur strings.Builder
+	inQuote, have := false, false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			inQuote = !inQuote
+			have = true
+		case !inQuote && (r == ' ' || r == '\t' || r == '\n'):
+			if have {
+				out = append(out, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteRune(r)
+			have = true
+		}
+	}
+	if have {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// Parse reads a command line. The error names the first malformed key.
+func Parse(line string) (*Config, error) {
+	c := &Config{OnFail: OnFailShell}
+	for _, f := range Fields(line) {
+		key, val, hasVal := strings.Cut(f, "=")
+		switch key {
+		case "needle.break", "needle.fail":
+			if !slices.Contains(Stages, val) {
+				return nil, fmt.Errorf("%s=%q: not a stage (want one of %s)", key, val, strings.Join(Stages, ", "))
+			}
+			if key == "needle.break" {
+				c.Break = val
+			} else {
+				c.Fail = val
+			}
+		case "needle.shell", "needle.debug":
+			b, err := flag(key, val, hasVal)
+			if err != nil {
+				return nil, err
+			}
+			if key == "needle.shell" {
+				c.Shell = b
+			} else {
+				c.Debug = b
+			}
+		case "needle.plan", "needle.report", "needle.hwdb":
+			if err := checkURL(key, val); err != nil {
+				return nil, err
+			}
+			switch key {
+			case "needle.plan":
+				c.Plan = val
+			case "needle.report":
+				c.Report = val
+			default:
+				c.HWDB = val
+			}
+		case "needle.onfail":
+			switch val {
+			case OnFailShell, OnFailReboot, OnFailPoweroff:
+				c.OnFail = val
+			default:
+				return nil, fmt.Errorf("needle.onfail=%q: want shell, reboot or poweroff", val)
+			}
+		case "ip":
+			if val == "" {
+				return nil, fmt.Errorf("ip=: empty value")
+			}
+			c.IP = append(c.IP, val)
+		case "vlan":
+			c.VLAN = append(c.VLAN, val)
+		case "bond":
+			c.Bond = append(c.Bond, val)
+		case "BOOTIF":
+			mac, err := ParseBootIF(val)
+			if err != nil {
+				return nil, err
+			}
+			c.BootIF = mac
+		default:
+			if strings.HasPrefix(key, "needle.") {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("unknown key %s ignored (known: %s)", key, strings.Join(knownKeys, " ")))
+			}
+		}
+	}
+	return c, nil
+}
+
+var knownKeys = []string{"needle.break", "needle.shell", "needle.plan", "needle.report", "needle.onfail", "needle.hwdb", "needle.debug", "needle.fail"}
+
+func flag(key, val string, hasVal bool) (bool, error) {
+	if !hasVal {
+		return true, nil
+	}
+	switch val {
+	case "1", "y", "yes", "true", "on":
+		return true, nil
+	case "0", "n", "no", "false", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s=%q: want no value, 1 or 0", key, val)
+}
+
+// checkURL accepts http and https URLs; ${var} templates are allowed in the
+// path and query because the plan stage expands them later.
+func checkURL(key, val string) error {
+	if val == "" {
+		return fmt.Errorf("%s=: empty URL", key)
+	}
+	probe := strings.NewReplacer("${", "", "}", "").Replace(val)
+	u, err := url.Parse(probe)
+	if err != nil {
+		return fmt.Errorf("%s=%q: %w", key, val, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%s=%q: scheme %q, want http or https", key, val, u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%s=%q: no host", key, val)
+	}
+	return nil
+}
+
+// ParseBootIF reads pxelinux's BOOTIF=01-aa-bb-cc-dd-ee-ff: the hardware
+// type (01 is Ethernet, ARP's htype) then the MAC, hyphen-separated.
+func ParseBootIF(v string) (net.HardwareAddr, error) {
+	htype, rest, ok := strings.Cut(v, "-")
+	if !ok || len(htype) != 2 {
+		return nil, fmt.Errorf("BOOTIF=%q: want 01-aa-bb-cc-dd-ee-ff", v)
+	}
+	mac, err := net.ParseMAC(rest)
+	if err != nil || len(mac) != 6 {
+		return nil, fmt.Errorf("BOOTIF=%q: %q is not an Ethernet MAC", v, rest)
+	}
+	if htype != "01" {
+		return nil, fmt.Errorf("BOOTIF=%q: hardware type %s, only 01 (Ethernet) is supported", v, htype)
+	}
+	return mac, nil
+}
