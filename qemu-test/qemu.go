@@ -1,0 +1,278 @@
+// Package qemutest boots needle's kernel and initramfs under
+// qemu-system-x86_64 and matches the serial console against expectations.
+//
+// The suite runs whenever QEMU and the built artifacts (./build.sh) are
+// present. With NEEDLE_QEMU=required (CI sets it) their absence fails the
+// tests instead of skipping them. TCG is the default accelerator: KVM is
+// used only when a probe boot shows it really works (on some hosts /dev/kvm
+// opens but guests hang in the firmware).
+package qemutest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/needle-boot/needle/internal/qemu"
+)
+
+// Config, Disk and NIC describe a VM (see package qemu).
+type (
+	Config = qemu.Config
+	Disk   = qemu.Disk
+	NIC    = qemu.NIC
+)
+
+// Artifacts are the files a boot needs.
+type Artifacts struct {
+	Root   string // the repository
+	Kernel string // out/vmlinuz
+	Initrd string // out/needle.cpio.zst
+}
+
+// RepoRoot finds the repository from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Require returns the artifacts or stops the test: a skip that says why,
+// or a failure when NEEDLE_QEMU=required.
+func Require(t testing.TB) Artifacts {
+	t.Helper()
+	stop := t.Skipf
+	if os.Getenv("NEEDLE_QEMU") == "required" {
+		stop = t.Fatalf
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		stop("QEMU SUITE NOT RUN: qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Artifacts{Root: root, Kernel: filepath.Join(root, "out/vmlinuz"), Initrd: filepath.Join(root, "out/needle.cpio.zst")}
+	if v := os.Getenv("NEEDLE_KERNEL"); v != "" {
+		a.Kernel = v
+	}
+	if v := os.Getenv("NEEDLE_INITRD"); v != "" {
+		a.Initrd = v
+	}
+	for _, f := range []string{a.Kernel, a.Initrd} {
+		if _, err := os.Stat(f); err != nil {
+			stop("QEMU SUITE NOT RUN: %s missing: run ./build.sh first", f)
+		}
+	}
+	return a
+}
+
+// Scale stretches timeouts on slow machines: NEEDLE_QEMU_TIMEOUT_SCALE=2.
+func Scale(d time.Duration) time.Duration {
+	if f, err := strconv.ParseFloat(os.Getenv("NEEDLE_QEMU_TIMEOUT_SCALE"), 64); err == nil && f > 0 {
+		return time.Duration(float64(d) * f)
+	}
+	return d
+}
+
+// VM is a running QEMU.
+type VM struct {
+	t       testing.TB
+	cmd     *exec.Cmd
+	stdin   interface{ Write([]byte) (int, error) }
+	mu      sync.Mutex
+	console bytes.Buffer
+	cursor  int
+	changed chan struct{}
+	exited  chan struct{}
+	exitErr error
+	Started time.Time
+	log     *os.File
+}
+
+// Start boots the VM; it is killed when the test ends.
+func Start(t testing.TB, c Config) *VM {
+	t.Helper()
+	accel := qemu.Accel(c.Kernel)
+	args := c.Argv(accel)
+	cmd := exec.Command("qemu-system-x86_64", args...)
+	t.Logf("qemu command line (accel %s):\n  qemu-system-x86_64 %s", accel, qemu.Quote(args))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := &VM{t: t, cmd: cmd, stdin: stdin, changed: make(chan struct{}, 1), exited: make(chan struct{})}
+	if root, err := RepoRoot(); err == nil {
+		name := c.Name
+		if name == "" {
+			name = strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+		}
+		dir := filepath.Join(root, "out/qemu-logs")
+		if os.MkdirAll(dir, 0o755) == nil {
+			vm.log, _ = os.Create(filepath.Join(dir, name+".log"))
+			if vm.log != nil {
+				fmt.Fprintf(vm.log, "# qemu-system-x86_64 %s\n", qemu.Quote(args))
+			}
+		}
+	}
+	cmd.Stdout = vm
+	cmd.Stderr = vm
+	vm.Started = time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("qemu: %v", err)
+	}
+	go func() {
+		vm.exitErr = cmd.Wait()
+		close(vm.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-vm.exited:
+		default:
+			cmd.Process.Kill()
+			<-vm.exited
+		}
+		if vm.log != nil {
+			vm.log.Close()
+		}
+	})
+	return vm
+}
+
+// Write collects console output (QEMU's stdout and stderr).
+func (vm *VM) Write(p []byte) (int, error) {
+	vm.mu.Lock()
+	vm.console.Write(p)
+	if vm.log != nil {
+		vm.log.Write(p)
+	}
+	vm.mu.Unlock()
+	select {
+	case vm.changed <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+// Console returns everything the guest printed so far.
+func (vm *VM) Console() string {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.console.String()
+}
+
+func (vm *VM) tail() string {
+	s := vm.Console()
+	if len(s) > 4000 {
+		s = "…" + s[len(s)-4000:]
+	}
+	return s
+}
+
+// Expect waits for pattern (a regexp) in the console output after the
+// previous match and returns its submatches. It fails the test on timeout
+// or when QEMU exits first.
+func (vm *VM) Expect(pattern string, timeout time.Duration) []string {
+	vm.t.Helper()
+	m, err := vm.TryExpect(pattern, timeout)
+	if err != nil {
+		vm.t.Fatalf("%v\nconsole:\n%s", err, vm.tail())
+	}
+	return m
+}
+
+// TryExpect is Expect returning an error instead of failing.
+func (vm *VM) TryExpect(pattern string, timeout time.Duration) ([]string, error) {
+	re := regexp.MustCompile(pattern)
+	timeout = Scale(timeout)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		vm.mu.Lock()
+		buf := vm.console.Bytes()[vm.cursor:]
+		if loc := re.FindSubmatchIndex(buf); loc != nil {
+			var out []string
+			for i := 0; i+1 < len(loc); i += 2 {
+				if loc[i] < 0 {
+					out = append(out, "")
+					continue
+				}
+				out = append(out, string(buf[loc[i]:loc[i+1]]))
+			}
+			vm.cursor += loc[1]
+			vm.mu.Unlock()
+			return out, nil
+		}
+		vm.mu.Unlock()
+		select {
+		case <-vm.changed:
+		case <-vm.exited:
+			// One last look: output may have arrived with the exit.
+			vm.mu.Lock()
+			found := re.Match(vm.console.Bytes()[vm.cursor:])
+			vm.mu.Unlock()
+			if found {
+				continue
+			}
+			return nil, fmt.Errorf("qemu exited (%v) before console showed %q", vm.exitErr, pattern)
+		case <-deadline.C:
+			return nil, fmt.Errorf("console did not show %q within %v", pattern, timeout)
+		}
+	}
+}
+
+// Send types a line on the serial console.
+func (vm *VM) Send(line string) {
+	vm.t.Helper()
+	if _, err := vm.stdin.Write([]byte(line + "\n")); err != nil {
+		vm.t.Fatalf("console write: %v", err)
+	}
+}
+
+// Wait waits for QEMU to exit (a guest power-off, or a reboot with
+// -no-reboot) and returns its error.
+func (vm *VM) Wait(timeout time.Duration) error {
+	select {
+	case <-vm.exited:
+		return vm.exitErr
+	case <-time.After(Scale(timeout)):
+		return fmt.Errorf("qemu still running after %v", Scale(timeout))
+	}
+}
+
+// ServeHTTP starts a test HTTP server on the host's loopback and returns
+// the URL the guest reaches it at (slirp forwards 10.0.2.2 to the host's
+// 127.0.0.1). It stops when the test ends.
+func ServeHTTP(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return fmt.Sprintf("http://10.0.2.2:%d", ln.Addr().(*net.TCPAddr).Port)
+}
