@@ -16,6 +16,8 @@ type command struct {
 // commands is the subcommand table, one line per subcommand.
 func commands() []command {
 	return []command{
+		{"build", "build the initramfs (and copy the kernel) for netboot, USB and ISO", runBuild},
+		{"demo", "boot the built image in QEMU on this terminal", runDemo},
 		{"version", "print the version", runVersion},
 	}
 }
