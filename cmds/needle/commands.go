@@ -19,6 +19,9 @@ func commands() []command {
 		{"build", "build the initramfs (and copy the kernel) for netboot, USB and ISO", runBuild},
 		{"demo", "boot the built image in QEMU on this terminal", runDemo},
 		{"version", "print the version", runVersion},
+		{"plan", "check a plan against an inventory (dry run), sign it, make keys: needle plan check|sign|keygen", runPlan},
+		{"inventory", "print the hardware inventory (or --capture a sysfs tree)", runInventory},
+		{"hwdb", "check rule files, or explain which rule decides each PCI device", runHwdb},
 	}
 }
 

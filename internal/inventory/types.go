@@ -39,7 +39,8 @@ type PCIDevice struct {
 	Class     uint32 `json:"class"` // 24-bit class code, e.g. 0x010400
 	Driver    string `json:"driver,omitempty"`
 	Modalias  string `json:"modalias,omitempty"`
-	Name      string `json:"name,omitempty"` // from pci.ids when the image carries it
+	Name      string `json:"name,omitempty"`       // from pci.ids when the image carries it
+	ClassName string `json:"class_name,omitempty"` // from pci.ids, e.g. "RAID bus controller"
 }
 
 // Disk is a whole block device (not a partition).
@@ -53,6 +54,7 @@ type Disk struct {
 	Vendor             string      `json:"vendor,omitempty"`
 	Serial             string      `json:"serial,omitempty"`
 	WWN                string      `json:"wwn,omitempty"`
+	WWID               string      `json:"wwid,omitempty"` // the kernel's wwid attribute: naa.…, eui.…, t10.…, nvme.…
 	Rotational         bool        `json:"rotational"`
 	Removable          bool        `json:"removable"`
 	ReadOnly           bool        `json:"read_only"`

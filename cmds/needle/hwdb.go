@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/needle-boot/needle/hwdb"
+	"github.com/needle-boot/needle/internal/inventory"
+)
+
+// runHwdb is `needle hwdb check [DIR…]` and `needle hwdb match --sysfs DIR`.
+func runHwdb(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: needle hwdb check [--no-builtin] [DIR…] | needle hwdb match [--sysfs DIR] [--kernel KVER] [--hwdb-extra DIR]…")
+		return fmt.Errorf("hwdb: missing subcommand (check or match)")
+	}
+	switch args[0] {
+	case "check":
+		return runHwdbCheck(ctx, args[1:], stdout, stderr)
+	case "match":
+		return runHwdbMatch(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("hwdb: unknown subcommand %q (check or match)", args[0])
+}
+
+// runHwdbCheck validates rule files: the built-in ones, plus each DIR as it
+// would be loaded next to them at boot (needle.hwdb=, --hwdb-extra), so
+// conflicts with the built-in rules show up too.
+func runHwdbCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := newFlags("hwdb check", stderr)
+	noBuiltin := fl.Bool("no-builtin", false, "check the directories alone, without the built-in rules")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	var sets []fs.FS
+	if !*noBuiltin {
+		sets = append(sets, hwdb.Builtin())
+	}
+	for _, d := range fl.Args() {
+		sets = append(sets, hwdb.Dir(d))
+	}
+	if len(sets) == 0 {
+		return fmt.Errorf("hwdb check: --no-builtin needs at least one DIR")
+	}
+	db, err := hwdb.Load(sets[0], sets[1:]...)
+	if err != nil {
+		return fmt.Errorf("hwdb check: %w", err)
+	}
+	files := map[string]bool{}
+	for _, r := range db.Rules() {
+		files[r.File] = true
+	}
+	_, err = fmt.Fprintf(stdout, "ok: %d rules in %d files, no conflicts\n", len(db.Rules()), len(files))
+	return err
+}
+
+// runHwdbMatch explains, for each PCI device of a host or captured tree,
+// which rule decides it and why the others do not.
+func runHwdbMatch(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := newFlags("hwdb match", stderr)
+	sysfs := fl.String("sysfs", "", "sysfs root, or a directory written by `needle inventory --capture` (default /sys)")
+	procfs := fl.String("procfs", "", "procfs root (default /proc, or DIR/proc of a capture)")
+	kernel := fl.String("kernel", "", "kernel release to match (default: the tree's /proc/sys/kernel/osrelease)")
+	var extra []string
+	fl.Func("hwdb-extra", "extra rule `DIR` (repeatable)", func(s string) error { extra = append(extra, s); return nil })
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() != 0 {
+		return fmt.Errorf("hwdb match: unexpected arguments %q", fl.Args())
+	}
+	var sets []fs.FS
+	for _, d := range extra {
+		sets = append(sets, hwdb.Dir(d))
+	}
+	db, err := hwdb.Load(hwdb.Builtin(), sets...)
+	if err != nil {
+		return fmt.Errorf("hwdb match: %w", err)
+	}
+	root := resolveRoot(*sysfs, *procfs)
+	inv, err := inventory.Read(root)
+	if err != nil {
+		return fmt.Errorf("hwdb match: %w", err)
+	}
+	kver := *kernel
+	if kver == "" {
+		kver = inv.Kernel
+	}
+	ids, _ := loadPCIIDs("") // names are a courtesy; a bad pci.ids must not stop matching
+	fmt.Fprintf(stdout, "machine: %s %s (board %s %s), kernel %s\n\n",
+		orUnknown(inv.DMI.SysVendor), orUnknown(inv.DMI.ProductName), orUnknown(inv.DMI.BoardVendor), orUnknown(inv.DMI.BoardName), orUnknown(kver))
+	for _, dev := range inv.PCI {
+		fmt.Fprint(stdout, explainDevice(db, dev, inv.DMI, kver, ids.Name(dev)))
+	}
+	return nil
+}
+
+// explainDevice is the text for one device: the verdict, then each rule
+// considered with its specificity and reason.
+func explainDevice(db *hwdb.DB, dev inventory.PCIDevice, dmi inventory.DMI, kver, name string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %04x:%04x sub %04x:%04x class %06x", dev.Addr, dev.Vendor, dev.Device, dev.SubVendor, dev.SubDevice, dev.Class)
+	if name != "" {
+		fmt.Fprintf(&b, " %s", name)
+	}
+	if dev.Driver != "" {
+		fmt.Fprintf(&b, " [bound: %s]", dev.Driver)
+	}
+	b.WriteString("\n")
+	cands, dec := db.Explain(dev, dmi, kver)
+	if dec == nil {
+		fmt.Fprintf(&b, "  -> stock modalias match (%s)\n", noRuleWhy(cands))
+	} else {
+		fmt.Fprintf(&b, "  -> %s  by %s\n", dec, dec.Rule)
+		if dec.Note != "" {
+			fmt.Fprintf(&b, "     note: %s\n", dec.Note)
+		}
+		if dec.Reference != "" {
+			fmt.Fprintf(&b, "     reference: %s\n", dec.Reference)
+		}
+	}
+	for _, c := range cands {
+		mark := "  no "
+		switch {
+		case c.Decides:
+			mark = "  WIN"
+		case c.Matched:
+			mark = "  yes"
+		}
+		fmt.Fprintf(&b, "  %s %s (%s): %s\n", mark, c.Rule.Pos(), c.Specificity, c.Reason)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func noRuleWhy(cands []hwdb.Candidate) string {
+	if len(cands) == 0 {
+		return "no rule for this vendor/class"
+	}
+	return fmt.Sprintf("%d rules considered, none matched", len(cands))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/needle-boot/needle/internal/inventory"
+)
+
+// capturedTree is a sysfs tree captured in QEMU with the reference kernel
+// and a Dell PowerEdge C5220 SMBIOS (internal/inventory/testdata/README.md).
+const capturedTree = "../../internal/inventory/testdata/qemu-c5220-megasas-gen2"
+
+func runNeedle(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var o, e strings.Builder
+	err := run(context.Background(), args, &o, &e)
+	return o.String() + e.String(), err
+}
+
+func TestInventoryJSONOfCapture(t *testing.T) {
+	out, err := runNeedle(t, "inventory", "--json", "--pci-ids", "none", "--sysfs", capturedTree)
+	if err != nil {
+		t.Fatalf("needle inventory: %v\n%s", err, out)
+	}
+	var got inventory.Inventory
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("output is not inventory JSON: %v\n%s", err, out)
+	}
+	want, err := inventory.Read(inventory.CaptureRoot(capturedTree))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(*want, got); diff != "" {
+		t.Errorf("needle inventory --json (-want +got):\n%s", diff)
+	}
+}
+
+func TestInventoryTableAndCapture(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runNeedle(t, "inventory", "--pci-ids", "none", "--sysfs", capturedTree, "--capture", dir)
+	if err != nil {
+		t.Fatalf("needle inventory --capture: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Dell Inc. PowerEdge C5220", "pci-0000:00:03.0-scsi-0:2:0:0", "MEGADISK1", "megaraid_sas"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := inventory.Read(inventory.CaptureRoot(dir)); err != nil {
+		t.Errorf("capture is not readable: %v", err)
+	}
+}
+
+func TestHwdbCheck(t *testing.T) {
+	out, err := runNeedle(t, "hwdb", "check")
+	if err != nil || !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("needle hwdb check = %v\n%s", err, out)
+	}
+	// An extra directory that contradicts a built-in rule at equal
+	// specificity is refused, naming both places.
+	dir := t.TempDir()
+	site := "rules:\n  - match: {pci: {vendor: 0x1000, device: [0x0079, 0x0073, 0x005d, 0x10e2]}}\n    module: megaraid_sas\n    raid_tool: perccli\n"
+	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runNeedle(t, "hwdb", "check", dir)
+	if err == nil || !strings.Contains(err.Error(), "hwdb/rules/megaraid.yaml:11: rule conflicts with "+filepath.Join(dir, "site.yaml")+":2") {
+		t.Errorf("needle hwdb check DIR = %v, want a conflict naming both files\n%s", err, out)
+	}
+	out, err = runNeedle(t, "hwdb", "check", "--no-builtin", dir)
+	if err != nil {
+		t.Errorf("needle hwdb check --no-builtin DIR = %v\n%s", err, out)
+	}
+}
+
+func TestHwdbMatch(t *testing.T) {
+	tests := []struct {
+		kernel string
+		want   []string
+	}{
+		{"", []string{
+			"machine: Dell Inc. PowerEdge C5220 (board Dell Inc. 0NJ3VW), kernel 6.1.0-56-amd64",
+			"-> overlay megaraid_sas raid_tool storcli  by hwdb/rules/dell-c5220.yaml:29",
+			"WIN hwdb/rules/dell-c5220.yaml:29 (dmi 4, pci 8, kernel 2)",
+			"yes hwdb/rules/megaraid.yaml:11",
+			"0000:00:04.0 1af4:1000 sub 1af4:0001",
+			"-> stock modalias match (no rule for this vendor/class)",
+		}},
+		{"5.10.0-28-amd64", []string{
+			"-> module megaraid_sas raid_tool storcli  by hwdb/rules/megaraid.yaml:11",
+			"no  hwdb/rules/dell-c5220.yaml:29 (dmi 4, pci 8, kernel 2): kernel 5.10.0-28-amd64 is outside 6.1 <= kernel < 6.2",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run("kernel="+tt.kernel, func(t *testing.T) {
+			args := []string{"hwdb", "match", "--sysfs", capturedTree}
+			if tt.kernel != "" {
+				args = append(args, "--kernel", tt.kernel)
+			}
+			out, err := runNeedle(t, args...)
+			if err != nil {
+				t.Fatalf("needle %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,347 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem found in a plan, at a line of its file.
+type Error struct {
+	File string
+	Line int // 0 when the problem has no single place
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Errors is every problem found in one pass, in source order as far as the
+// pass allows. A plan is checked as a whole so the operator fixes it in one
+// round trip rather than one error per fetch.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.As find the single errors.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// errorList collects errors for one file.
+type errorList struct {
+	file    string
+	errs    Errors
+	dropped int
+}
+
+// maxErrors keeps a garbage input from producing pages of errors; the first
+// hundred say enough.
+const maxErrors = 100
+
+func (l *errorList) add(line int, format string, args ...any) {
+	if len(l.errs) >= maxErrors {
+		l.dropped++
+		return
+	}
+	l.errs = append(l.errs, &Error{File: l.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// err returns the errors sorted by line (stable, so errors on one line keep
+// the order the checks found them in), or nil.
+func (l *errorList) err() error {
+	if len(l.errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(l.errs, func(i, j int) bool { return l.errs[i].Line < l.errs[j].Line })
+	if l.dropped > 0 {
+		l.errs = append(l.errs, &Error{File: l.file, Msg: fmt.Sprintf("and %d more errors", l.dropped)})
+		l.dropped = 0
+	}
+	return l.errs
+}
+
+// maxNodes bounds the nodes the decoder visits, so that a plan built from
+// nested YAML aliases (the "billion laughs" shape) fails instead of eating
+// the ramdisk's memory. Real plans have a few hundred nodes; a 24-disk
+// server with ten partitions each about three thousand.
+const maxNodes = 20000
+
+// Decode reads a plan strictly: unknown keys, wrong types, duplicate keys,
+// several YAML documents and a version other than 1 are errors naming the
+// file, line and field. It does not run the semantic checks; Parse does both.
+func Decode(file string, data []byte) (*Plan, error) {
+	l := &errorList{file: file}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			l.add(0, "empty plan")
+			return nil, l.err()
+		}
+		return nil, yamlError(file, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		l.add(extra.Line, "a second YAML document; a plan is one document")
+		return nil, l.err()
+	} else if !errors.Is(err, io.EOF) {
+		return nil, yamlError(file, err)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			l.add(0, "empty plan")
+			return nil, l.err()
+		}
+		root = root.Content[0]
+	}
+	p := &Plan{File: file}
+	d := &decoder{errs: l}
+	d.value(root, reflect.ValueOf(p).Elem(), "")
+	if len(l.errs) > 0 && (p.Pos.Line == 0 || d.nodes > maxNodes) {
+		return nil, l.err() // not a mapping, or too large: nothing more to say
+	}
+	if !p.Pos.Has("version") {
+		l.add(p.Pos.Line, "version missing; this needle reads version: 1")
+	} else if p.Version != 1 {
+		l.add(p.Pos.Of("version"), "version %d not supported; this needle reads version: 1", p.Version)
+	}
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// yamlError turns yaml.v3's "yaml: line N: msg" into "file:N: msg".
+func yamlError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, after, ok := strings.Cut(rest, ": "); ok {
+			if v, err := strconv.Atoi(n); err == nil {
+				line, msg = v, after
+			}
+		}
+	}
+	return Errors{{File: file, Line: line, Msg: "YAML syntax: " + msg}}
+}
+
+// decoder maps a yaml.Node tree onto the schema types by their yaml tags.
+// It is written here rather than using yaml.v3's KnownFields so that wrong
+// types name their field, scalars keep their source text (a serial "0012"
+// stays "0012"), and every mapping records its key lines in Pos.
+type decoder struct {
+	errs  *errorList
+	nodes int
+}
+
+var posType = reflect.TypeFor[Pos]()
+
+// what names a schema type in messages.
+func what(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[Plan]():
+		return "plan"
+	case reflect.TypeFor[RAID]():
+		return "raid entry"
+	case reflect.TypeFor[Controller]():
+		return "controller"
+	case reflect.TypeFor[Volume]():
+		return "raid volume"
+	case reflect.TypeFor[MD]():
+		return "md array"
+	case reflect.TypeFor[Disk]():
+		return "disk"
+	case reflect.TypeFor[Selector]():
+		return "select"
+	case reflect.TypeFor[SizeRange]():
+		return "size range"
+	case reflect.TypeFor[Partition]():
+		return "partition"
+	case reflect.TypeFor[Filesystem]():
+		return "filesystem"
+	case reflect.TypeFor[Image]():
+		return "image"
+	case reflect.TypeFor[File]():
+		return "file"
+	case reflect.TypeFor[Contents]():
+		return "contents"
+	case reflect.TypeFor[Boot]():
+		return "boot"
+	case reflect.TypeFor[Kexec]():
+		return "kexec"
+	case reflect.TypeFor[Reboot]():
+		return "reboot"
+	}
+	return strings.ToLower(t.Name())
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return strconv.Quote(n.Value)
+	}
+	return "something else"
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+// value decodes n into v; field is the key path used in messages.
+func (d *decoder) value(n *yaml.Node, v reflect.Value, field string) {
+	d.nodes++
+	if d.nodes > maxNodes {
+		if d.nodes == maxNodes+1 {
+			d.errs.add(n.Line, "plan too large or too deeply aliased (over %d YAML nodes)", maxNodes)
+		}
+		return
+	}
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			d.errs.add(n.Line, "%s: unresolved alias", field)
+			return
+		}
+		d.value(n.Alias, v, field)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if isNull(n) && v.Type().Elem().Kind() != reflect.Struct {
+			return // an absent optional scalar
+		}
+		nv := reflect.New(v.Type().Elem())
+		v.Set(nv)
+		if isNull(n) {
+			// `reboot:` with nothing after it still says "reboot".
+			if f, ok := nv.Elem().Type().FieldByName("Pos"); ok && f.Type == posType {
+				nv.Elem().FieldByIndex(f.Index).Set(reflect.ValueOf(Pos{Line: n.Line}))
+			}
+			return
+		}
+		d.value(n, nv.Elem(), field)
+	case reflect.Struct:
+		d.mapping(n, v, field)
+	case reflect.Slice:
+		if isNull(n) {
+			return
+		}
+		if n.Kind != yaml.SequenceNode {
+			d.errs.add(n.Line, "%s: want a list, got %s", field, kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			d.value(c, s.Index(i), fmt.Sprintf("%s[%d]", field, i))
+		}
+		v.Set(s)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.errs.add(n.Line, "%s: want a string, got %s", field, kindName(n))
+			return
+		}
+		if isNull(n) {
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		var b bool
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+			d.errs.add(n.Line, "%s: want true or false, got %s", field, kindName(n))
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int:
+		var i int
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&i) != nil {
+			d.errs.add(n.Line, "%s: want an integer, got %s", field, kindName(n))
+			return
+		}
+		v.SetInt(int64(i))
+	default:
+		// Only reachable if the schema grows a type the decoder lacks.
+		panic(fmt.Sprintf("plan: decoder has no case for %s", v.Type()))
+	}
+}
+
+// mapping decodes a YAML mapping into a schema struct.
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, field string) {
+	t := v.Type()
+	if n.Kind != yaml.MappingNode {
+		if field == "" {
+			d.errs.add(n.Line, "the plan must be a mapping (version: 1, disks: …), got %s", kindName(n))
+			return
+		}
+		d.errs.add(n.Line, "%s: want a mapping (%s), got %s", field, what(t), kindName(n))
+		return
+	}
+	pos := Pos{Line: n.Line, keys: make(map[string]int, len(n.Content)/2)}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.errs.add(k.Line, "%s: a key must be a plain name, got %s", field, kindName(k))
+			continue
+		}
+		if k.Value == "<<" {
+			d.errs.add(k.Line, "%s: YAML merge keys (<<) are not supported", field)
+			continue
+		}
+		if first, dup := pos.keys[k.Value]; dup {
+			d.errs.add(k.Line, "%s: field %q given twice (first at line %d)", field, k.Value, first)
+			continue
+		}
+		pos.keys[k.Value] = k.Line
+		idx := fieldIndex(t, k.Value)
+		if idx < 0 {
+			d.errs.add(k.Line, "unknown field %q in %s", k.Value, what(t))
+			continue
+		}
+		sub := k.Value
+		if field != "" {
+			sub = field + "." + k.Value
+		}
+		d.value(val, v.Field(idx), sub)
+	}
+	if f, ok := t.FieldByName("Pos"); ok && f.Type == posType {
+		v.FieldByIndex(f.Index).Set(reflect.ValueOf(pos))
+	}
+}
+
+// fieldIndex finds the struct field whose yaml tag is key.
+func fieldIndex(t reflect.Type, key string) int {
+	for i := range t.NumField() {
+		tag := t.Field(i).Tag.Get("yaml")
+		if tag != "" && tag != "-" && tag == key {
+			return i
+		}
+	}
+	return -1
+}
