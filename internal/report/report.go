@@ -28,6 +28,7 @@ const (
 
 // Event is one line of the stream.
 type Event struct {
+	Seq      int            `json:"seq"` // 1, 2, … in emit order, so a receiver sees gaps and reordering
 	Time     time.Time      `json:"time"`
 	Stage    string         `json:"stage,omitempty"`
 	Step     string         `json:"step,omitempty"`
@@ -48,6 +49,7 @@ type Reporter struct {
 	mu    sync.Mutex
 	sinks []Sink
 	now   func() time.Time
+	seq   int
 }
 
 // New returns a Reporter writing to sinks.
@@ -69,6 +71,8 @@ func (r *Reporter) Emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = r.now()
 	}
+	r.seq++
+	e.Seq = r.seq
 	for _, s := range r.sinks {
 		s.Emit(e)
 	}

@@ -1,0 +1,129 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func fast(hc *http.Client) *Client {
+	c := New(hc)
+	c.Backoff, c.MaxBackoff, c.Deadline = time.Millisecond, 5*time.Millisecond, 3*time.Second
+	return c
+}
+
+func TestGet(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		switch r.URL.Path {
+		case "/flaky":
+			if n < 3 {
+				http.Error(w, "warming up", http.StatusServiceUnavailable)
+				return
+			}
+			w.Write([]byte("plan"))
+		case "/missing":
+			http.NotFound(w, r)
+		case "/forbidden":
+			http.Error(w, "no", http.StatusForbidden)
+		case "/down":
+			http.Error(w, "down", http.StatusBadGateway)
+		case "/big":
+			w.Write([]byte(strings.Repeat("x", 100)))
+		}
+	}))
+	defer srv.Close()
+
+	c := fast(srv.Client())
+	b, err := c.Get(context.Background(), srv.URL+"/flaky")
+	if err != nil || string(b) != "plan" {
+		t.Fatalf("Get(/flaky) = %q, %v; want the body after two 503s", b, err)
+	}
+	for _, tc := range []struct {
+		path     string
+		kind     Kind
+		want     string
+		attempts int // 0: more than one
+	}{
+		{"/missing", NotFound, "not found (HTTP 404)", 1},
+		{"/forbidden", ClientError, "refused by the server (HTTP 403)", 1},
+		{"/down", ServerError, "server error (HTTP 502)", 0},
+	} {
+		calls.Store(0)
+		_, err := c.Get(context.Background(), srv.URL+tc.path)
+		var fe *Error
+		if !errors.As(err, &fe) || fe.Kind != tc.kind || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Get(%s) = %v, want kind %q with %q", tc.path, err, tc.kind, tc.want)
+			continue
+		}
+		if tc.attempts == 1 && fe.Attempts != 1 {
+			t.Errorf("Get(%s) tried %d times, want 1 (not worth retrying)", tc.path, fe.Attempts)
+		}
+		if tc.attempts == 0 && fe.Attempts < 2 {
+			t.Errorf("Get(%s) tried %d times, want retries", tc.path, fe.Attempts)
+		}
+	}
+	c.MaxBytes = 10
+	if _, err := c.Get(context.Background(), srv.URL+"/big"); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("Get(/big) with a 10-byte limit = %v", err)
+	}
+}
+
+func TestGetTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer srv.Close()
+	hc, err := HTTPClient() // system roots only: the test CA is unknown
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fast(hc).Get(context.Background(), srv.URL)
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Kind != TLS || fe.Attempts != 1 {
+		t.Fatalf("Get over TLS with an unknown CA = %v, want a TLS failure, not retried", err)
+	}
+	if b, err := fast(srv.Client()).Get(context.Background(), srv.URL); err != nil || string(b) != "ok" {
+		t.Errorf("Get with the server's CA = %q, %v", b, err)
+	}
+}
+
+func TestGetTimeoutAndConnection(t *testing.T) {
+	// A listener that accepts and never answers: every attempt times out.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	hc := &http.Client{Timeout: 100 * time.Millisecond}
+	c := fast(hc)
+	c.Deadline = 500 * time.Millisecond
+	_, err = c.Get(context.Background(), "http://"+ln.Addr().String()+"/plan")
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Kind != Timeout || fe.Attempts < 2 {
+		t.Errorf("silent server: %v, want a timeout after retries", err)
+	}
+
+	// A closed port: connection refused, retried until the deadline.
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := dead.Addr().String()
+	dead.Close()
+	_, err = c.Get(context.Background(), "http://"+addr+"/plan")
+	if !errors.As(err, &fe) || fe.Kind != Connection || !strings.Contains(err.Error(), "gave up after 500ms") {
+		t.Errorf("closed port: %v, want a connection failure that says it gave up", err)
+	}
+}

@@ -1,0 +1,105 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestConsole(t *testing.T) {
+	boot := time.Unix(100, 0)
+	var b bytes.Buffer
+	r := New(Console{W: &b, Boot: boot})
+	r.now = func() time.Time { return boot.Add(1500 * time.Millisecond) }
+	r.Emit(Event{Stage: "inventory", Step: "scan", Kind: Start})
+	r.Emit(Event{Stage: "inventory", Step: "scan", Kind: Finish, Duration: 0.25})
+	r.Emit(Event{Stage: "plan", Step: "fetch", Kind: Fail, Duration: 2, Message: "fetch http://x/p: not found (HTTP 404)"})
+	r.Warnf("init", "unknown key %s", "needle.x")
+	r.Emit(Event{Kind: Result, Message: "all stages done"})
+	want := `[    1.50s] inventory/scan: started
+[    1.50s] inventory/scan: ok (0.25s)
+[    1.50s] plan/fetch: FAILED after 2.00s: fetch http://x/p: not found (HTTP 404)
+[    1.50s] init: warning: unknown key needle.x
+[    1.50s] needle: all stages done
+`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("console (-want +got):\n%s", diff)
+	}
+}
+
+func TestJSONLinesSeq(t *testing.T) {
+	var b bytes.Buffer
+	r := New(JSONLines{W: &b})
+	r.Infof("network", "lease %s", "10.0.2.15/24")
+	r.Infof("network", "second")
+	var seqs []int
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		var e Event
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		seqs = append(seqs, e.Seq)
+	}
+	if !cmp.Equal(seqs, []int{1, 2}) {
+		t.Errorf("seqs %v, want [1 2]", seqs)
+	}
+}
+
+// TestHTTP: events arrive in order; a server that stalls does not block
+// Emit, and what overflows the queue is counted and reported.
+func TestHTTP(t *testing.T) {
+	var mu sync.Mutex
+	var got []Event
+	gate := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-gate
+		b, _ := io.ReadAll(r.Body)
+		var e Event
+		if err := json.Unmarshal(b, &e); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	h := NewHTTP(srv.URL, srv.Client(), 4)
+	r := New(h)
+	start := time.Now()
+	for i := 0; i < 10; i++ {
+		r.Infof("image", "progress %d", i)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Emit blocked for %v behind a stalled server", d)
+	}
+	close(gate)
+	h.Close(5 * time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	// At most one event in flight plus four queued got through; every
+	// other one is counted as dropped.
+	if int(h.Dropped())+len(got) != 10 || len(got) > 5 || len(got) < 4 {
+		t.Errorf("delivered %d, Dropped() = %d; want 4 or 5 delivered and the rest counted", len(got), h.Dropped())
+	}
+	var seqs []int
+	for _, e := range got {
+		seqs = append(seqs, e.Seq)
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] <= seqs[i-1] {
+			t.Errorf("events out of order: %v", seqs)
+		}
+	}
+	if d, _ := got[len(got)-1].Data["dropped"].(float64); d == 0 {
+		t.Errorf("last event carries no drop count: %+v", got[len(got)-1])
+	}
+}
