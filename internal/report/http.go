@@ -14,7 +14,8 @@ import (
 // HTTP POSTs each event as a JSON object to the report server. The install
 // never waits for it: Emit only queues, a full queue drops the event and
 // counts it, and the count rides along in every later event's data
-// ("dropped") so the server knows what it missed.
+// ("dropped") so the server knows what it missed. Only the final result
+// event may wait (a few seconds) for room in the queue.
 type HTTP struct {
 	url     string
 	client  *http.Client
@@ -44,6 +45,16 @@ func (h *HTTP) Emit(e Event) {
 		}
 		data["dropped"] = d
 		e.Data = data
+	}
+	if e.Kind == Result {
+		// The final result is what the provisioning server waits for: it
+		// may wait a little for room rather than be dropped.
+		select {
+		case h.queue <- e:
+		case <-time.After(5 * time.Second):
+			h.dropped.Add(1)
+		}
+		return
 	}
 	select {
 	case h.queue <- e:

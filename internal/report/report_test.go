@@ -82,12 +82,13 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("Emit blocked for %v behind a stalled server", d)
 	}
 	close(gate)
+	r.Emit(Event{Kind: Result, Message: "done"})
 	h.Close(5 * time.Second)
 	mu.Lock()
 	defer mu.Unlock()
 	// At most one event in flight plus four queued got through; every
 	// other one is counted as dropped.
-	if int(h.Dropped())+len(got) != 10 || len(got) > 5 || len(got) < 4 {
+	if int(h.Dropped())+len(got) != 11 || len(got) > 6 || len(got) < 5 {
 		t.Errorf("delivered %d, Dropped() = %d; want 4 or 5 delivered and the rest counted", len(got), h.Dropped())
 	}
 	var seqs []int
@@ -99,7 +100,8 @@ func TestHTTP(t *testing.T) {
 			t.Errorf("events out of order: %v", seqs)
 		}
 	}
-	if d, _ := got[len(got)-1].Data["dropped"].(float64); d == 0 {
-		t.Errorf("last event carries no drop count: %+v", got[len(got)-1])
+	last := got[len(got)-1]
+	if d, _ := last.Data["dropped"].(float64); last.Kind != Result || int64(d) != h.Dropped() {
+		t.Errorf("last event %+v, want the result carrying the drop count %d", last, h.Dropped())
 	}
 }
