@@ -11,21 +11,19 @@ import (
 
 const bootTimeout = 90 * time.Second
 
-// TestBootBanner boots to the init banner and the printed stage list, lets
-// the sequence finish, and powers off from the shell with busybox's
-// poweroff, which signals PID 1 (SIGUSR2).
+// TestBootBanner boots to the init banner and the printed stage list; the
+// inventory runs, and with no plan anywhere the plan stage stops the
+// install with a diagnosis, after which needle.onfail=poweroff powers the VM
+// off.
 func TestBootBanner(t *testing.T) {
 	t.Parallel()
 	a := Require(t)
-	vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd, Append: "quiet"})
+	vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd, Append: "quiet needle.onfail=poweroff"})
 	vm.Expect(`needle \S+ on Linux 6\.\S+, PID 1`, bootTimeout)
-	vm.Expect(`stages:\s+1\. inventory/scan \(fatal\)`, 10*time.Second)
+	vm.Expect(`stages:\s+1\. inventory/scan \(fatal\)\s+2\. plan/fetch \(fatal\)\s+3\. plan/validate \(fatal\)`, 10*time.Second)
 	vm.Expect(`inventory/scan: ok`, 30*time.Second)
-	vm.Expect(`all stages done`, 10*time.Second)
-	vm.Expect(`needle# `, 20*time.Second)
-	vm.Send("poweroff")
-	vm.Expect(`SIGUSR2 received: poweroff`, 20*time.Second)
-	if err := vm.Wait(30 * time.Second); err != nil {
+	vm.Expect(`INSTALL FAILED\s+needle:\s+stage: plan\s+needle:\s+step:\s+fetch\s+needle:\s+cause: no plan: boot with needle\.plan=URL, or build the image with --plan FILE`, 30*time.Second)
+	if err := vm.Wait(60 * time.Second); err != nil {
 		t.Fatalf("guest did not power off: %v", err)
 	}
 }
@@ -47,26 +45,36 @@ func TestShellFirst(t *testing.T) {
 	vm.Expect(`console=ttyS0 panic=-1 no_timer_check quiet needle\.shell\s+CMD-7`, 20*time.Second)
 	vm.Send("exit")
 	vm.Expect(`inventory/scan: started`, 20*time.Second)
-	vm.Expect(`all stages done`, 20*time.Second)
+	vm.Expect(`INSTALL FAILED`, 30*time.Second)
+	vm.Expect(`'exit' reboots`, 10*time.Second)
 	vm.Expect(`needle# `, 20*time.Second)
-	vm.Send("exit") // the init said: 'exit' reboots; -no-reboot makes QEMU exit
+	vm.Send("exit") // -no-reboot makes QEMU exit on the reboot
 	if err := vm.Wait(30 * time.Second); err != nil {
 		t.Fatalf("guest did not reboot after the last shell: %v", err)
 	}
 }
 
-// TestBreak: needle.break=inventory stops after the stage with a shell.
+// TestBreak: needle.break=inventory stops after the stage with a shell
+// that sees the kept inventory and events; busybox's poweroff there
+// signals PID 1 (SIGUSR2), which powers off.
 func TestBreak(t *testing.T) {
 	t.Parallel()
 	a := Require(t)
-	vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd, Append: "quiet needle.break=inventory"})
+	vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd, Append: "quiet needle.break=inventory",
+		SMBIOS: []string{"type=1,manufacturer=Dell Inc.,product=PowerEdge C5220,serial=BREAK01"}})
 	vm.Expect(`inventory/scan: ok`, bootTimeout)
 	vm.Expect(`needle\.break=inventory: stopped after stage inventory`, 20*time.Second)
 	vm.Expect(`needle# `, 20*time.Second)
-	vm.Send(`test -s /run/needle/events.jsonl && echo EVENTS-OK`)
-	vm.Expect(`EVENTS-OK`, 20*time.Second)
-	vm.Send("exit")
-	vm.Expect(`all stages done`, 20*time.Second)
+	vm.Send(`grep -c '"kind":"finish"' /run/needle/events.jsonl; grep -o '"product_serial": "[A-Z0-9]*"' /run/needle/inventory.json`)
+	vm.Expect(`\n1\s+"product_serial": "BREAK01"`, 20*time.Second)
+	vm.Send("poweroff")
+	vm.Expect(`SIGUSR2 received: poweroff`, 20*time.Second)
+	if err := vm.Wait(30 * time.Second); err != nil {
+		t.Fatalf("guest did not power off: %v", err)
+	}
+	if strings.Contains(vm.Console(), "plan/fetch: started") {
+		t.Errorf("the plan stage ran although the shell powered off")
+	}
 }
 
 // TestFatalPoweroff forces a fatal error: the diagnosis names the stage,

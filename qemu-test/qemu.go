@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/needle-boot/needle/initramfs"
 	"github.com/needle-boot/needle/internal/qemu"
 )
 
@@ -275,4 +276,47 @@ func ServeHTTP(t testing.TB, h http.Handler) string {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return fmt.Sprintf("http://10.0.2.2:%d", ln.Addr().(*net.TCPAddr).Port)
+}
+
+// File is one file of an overlay.
+type File struct {
+	Data []byte
+	Mode os.FileMode // 0644 when 0
+}
+
+// WithFiles returns an initrd that is base followed by a second, plain cpio
+// archive holding files: the kernel unpacks concatenated archives in order,
+// so the overlay adds to (or replaces files of) the built image without
+// rebuilding it. Tests use it for plans, keys and fake tools.
+func WithFiles(t testing.TB, base string, files map[string]File) string {
+	t.Helper()
+	b, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := initramfs.NewArchive()
+	for p, f := range files {
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := a.Bytes(p, mode, f.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	buf.Write(b)
+	// The kernel looks for the next archive's magic only at 4-byte
+	// boundaries after a compressed one ends; pad to be safe.
+	for buf.Len()%4 != 0 {
+		buf.WriteByte(0)
+	}
+	if _, err := a.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "initrd-overlay.cpio")
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

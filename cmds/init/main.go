@@ -18,7 +18,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/needle-boot/needle/internal/cmdline"
+	"github.com/needle-boot/needle/internal/fetch"
 	"github.com/needle-boot/needle/internal/install"
+	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/report"
 	"github.com/needle-boot/needle/internal/stage"
 	"github.com/needle-boot/needle/internal/sysinit"
@@ -102,7 +104,12 @@ func (p *pid1) run() {
 
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
-	m := &install.Machine{Config: cfg, Report: p.rep, SysRoot: "/sys", ProcRoot: "/proc"}
+	hc, err := fetch.HTTPClient("/etc/needle/" + install.CAFile)
+	if err != nil {
+		p.fail(&stage.Error{Stage: "init", Step: "tls", Err: err})
+	}
+	m := &install.Machine{Config: cfg, Report: p.rep, Root: inventory.Host(), ConfigDir: "/etc/needle", RunDir: "/run/needle", HTTP: hc,
+		PCIIDs: "/usr/share/misc/pci.ids"}
 	seq := install.Sequence(m)
 	p.printf("needle %s on Linux %s, PID 1", version, unix.ByteSliceToString(uts.Release[:]))
 	fmt.Fprintf(p.out, "needle: stages:\n%s", seq)

@@ -32,6 +32,11 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		kernelOut = fs.String("kernel-out", "", "also copy the kernel's vmlinuz to `FILE`")
 		toolRoot  = fs.String("tool-root", "/", "root the --tool libraries are resolved against")
 		ver       = fs.String("version", version, "version written to /etc/needle/version")
+		planFile  = fs.String("plan", "", "install plan `FILE` baked into the image (USB and ISO boots); FILE.sig goes along when it exists")
+		planKey   = fs.String("plan-key", "", "ed25519 public keys `FILE`: with it, the image refuses unsigned or badly signed plans")
+		caFile    = fs.String("ca", "", "PEM CA bundle `FILE` trusted for HTTPS besides the system roots")
+		sysCA     = fs.String("system-ca", "/etc/ssl/certs/ca-certificates.crt", "the build host's CA bundle to carry (\"\" for none)")
+		pciIDs    = fs.String("pci-ids", "", "pci.ids `FILE` so the inventory names PCI devices")
 		tools     multiFlag
 		files     multiFlag
 		mods      multiFlag
@@ -74,6 +79,25 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("build: --file %q: want SRC:DEST", f)
 		}
 		spec.Files = append(spec.Files, initramfs.File{Src: src, Dest: dest})
+	}
+	for _, f := range []struct{ src, dest string }{
+		{*planFile, "/etc/needle/plan.yaml"}, {*planKey, "/etc/needle/plan-keys.pub"},
+		{*caFile, "/etc/needle/ca.pem"}, {*pciIDs, "/usr/share/misc/pci.ids"},
+	} {
+		if f.src != "" {
+			spec.Files = append(spec.Files, initramfs.File{Src: f.src, Dest: f.dest, Mode: 0o644})
+		}
+	}
+	if *planFile != "" {
+		if _, err := os.Stat(*planFile + ".sig"); err == nil {
+			spec.Files = append(spec.Files, initramfs.File{Src: *planFile + ".sig", Dest: "/etc/needle/plan.yaml.sig", Mode: 0o644})
+		}
+	}
+	if *sysCA != "" {
+		if _, err := os.Stat(*sysCA); err == nil {
+			// Go's crypto/x509 looks for the system roots here on Linux.
+			spec.Files = append(spec.Files, initramfs.File{Src: *sysCA, Dest: "/etc/ssl/certs/ca-certificates.crt", Mode: 0o644})
+		}
 	}
 	var vmlinuz string
 	if *kernelDir != "" {

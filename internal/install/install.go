@@ -4,55 +4,63 @@
 package install
 
 import (
-	"context"
-	"fmt"
-	"os"
+	"net"
+	"net/http"
 	"path/filepath"
-	"strings"
 
 	"github.com/needle-boot/needle/internal/cmdline"
+	"github.com/needle-boot/needle/internal/inventory"
+	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/report"
 	"github.com/needle-boot/needle/internal/stage"
+)
+
+// Files the image may carry (needle build --plan, --plan-key, --ca), under
+// Machine.ConfigDir.
+const (
+	PlanFile    = "plan.yaml"
+	PlanSigFile = "plan.yaml.sig"
+	PlanKeys    = "plan-keys.pub"
+	CAFile      = "ca.pem"
 )
 
 // Machine is what the stages share. Each stage reads the fields earlier
 // stages filled and fills its own.
 type Machine struct {
-	Config   *cmdline.Config
-	Report   *report.Reporter
-	SysRoot  string // "/sys" on the machine, a captured tree in tests
-	ProcRoot string
+	Config    *cmdline.Config
+	Report    *report.Reporter
+	Root      inventory.Root // sysfs and procfs
+	ConfigDir string         // /etc/needle: the plan, keys and CA baked into the image
+	RunDir    string         // /run/needle: what the install leaves for the shell
+	HTTP      *http.Client
+	PCIIDs    string // pci.ids in the image, when needle build --pci-ids put one there
 
 	// Filled by the inventory stage.
-	Summary string
+	Inventory *inventory.Inventory
+	// Filled by the network stage: the NIC that got the address, and the
+	// lease's hostname.
+	MAC      net.HardwareAddr
+	Hostname string
+	// Filled by the plan stage.
+	PlanURL   string
+	PlanBytes []byte
+	Plan      *plan.Plan
+	Validated *plan.Validated
+	// Tools are the RAID vendor tools present in the image.
+	Tools []string
+	// BootDevices hold the boot medium (a USB stick, say): never erased
+	// unless the plan names them.
+	BootDevices []string
 }
+
+func (m *Machine) config(name string) string { return filepath.Join(m.ConfigDir, name) }
+func (m *Machine) run(name string) string    { return filepath.Join(m.RunDir, name) }
 
 // Sequence returns the install's steps in order.
 func Sequence(m *Machine) stage.Sequence {
 	return stage.Sequence{
 		{Stage: "inventory", Name: "scan", Fatal: true, Run: m.scan},
+		{Stage: "plan", Name: "fetch", Fatal: true, Run: m.fetchPlan},
+		{Stage: "plan", Name: "validate", Fatal: true, Run: m.validatePlan},
 	}
-}
-
-// scan is the inventory placeholder of the foundation: what the kernel
-// says about the box in one line.
-func (m *Machine) scan(ctx context.Context) error {
-	pci, err := os.ReadDir(filepath.Join(m.SysRoot, "bus/pci/devices"))
-	if err != nil {
-		return fmt.Errorf("reading PCI devices: %w", err)
-	}
-	blocks, _ := os.ReadDir(filepath.Join(m.SysRoot, "block"))
-	product := readTrim(filepath.Join(m.SysRoot, "class/dmi/id/product_name"))
-	vendor := readTrim(filepath.Join(m.SysRoot, "class/dmi/id/sys_vendor"))
-	m.Summary = fmt.Sprintf("%s %s: %d PCI functions, %d block devices", vendor, product, len(pci), len(blocks))
-	m.Report.Infof("inventory", "%s", m.Summary)
-	return nil
-}
-
-func readTrim(p string) string {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "?"
-	}
-	return strings.TrimSpace(string(b))
 }
