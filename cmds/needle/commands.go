@@ -20,6 +20,7 @@ func commands() []command {
 		{"demo", "boot the built image in QEMU on this terminal", runDemo},
 		{"version", "print the version", runVersion},
 		{"plan", "check a plan against an inventory (dry run), sign it, make keys: needle plan check|sign|keygen", runPlan},
+		{"modules", "inspect a kernel's module index: needle modules deps|alias|depmod|select|coldplug|load", runModules},
 		{"raid", "parse a captured RAID tool output: needle raid parse --tool TOOL [--cmd CMD] FILE", runRaid},
 		{"inventory", "print the hardware inventory (or --capture a sysfs tree)", runInventory},
 		{"hwdb", "check rule files, or explain which rule decides each PCI device", runHwdb},
