@@ -89,6 +89,16 @@ fi
 kver=$(ls "$kernel_dir/lib/modules" | head -n1)
 [ -f "$kernel_dir/boot/vmlinuz-$kver" ] || die "$kernel_dir has no boot/vmlinuz-$kver"
 
+# Patched-driver overlays whose recipe targets this kernel (modules/overlays).
+overlay_args=()
+for r in modules/overlays/*/recipe; do
+  [ -e "$r" ] || continue
+  if [ "$(. "$r"; echo "$KERNEL")" = "$kver" ]; then
+    modules/build.sh "$(dirname "$r")" --kver "$kver" --out "$CACHE/overlays" >/dev/null
+    overlay_args=(--overlay-dir "$CACHE/overlays/$kver")
+  fi
+done
+
 busybox_dir=$CACHE/busybox
 extract "$(apt_download busybox-static)" "$busybox_dir"
 
@@ -107,6 +117,7 @@ done
   --kernel-dir "$kernel_dir" --kver "$kver" \
   --init "$OUT/bin/init" --busybox "$busybox_dir/bin/busybox" \
   --tool "$OUT/bin/kexec:/bin/kexec" --tool "$OUT/bin/pci:/bin/pci" --tool "$OUT/bin/dmidecode:/bin/dmidecode" \
+  "${overlay_args[@]}" \
   --compress "$compress" --out "$OUT/needle.cpio.$ext" --kernel-out "$OUT/vmlinuz"
 echo "$kver" >"$OUT/kernel-release"
 echo "build.sh: kernel $kver ($(basename "$kernel_dir")), needle $version -> $OUT/vmlinuz $OUT/needle.cpio.$ext"

@@ -38,10 +38,12 @@ type Tool struct {
 	Src, Dest, Root string
 }
 
-// File is a plain file added at Dest.
+// File is a plain file added at Dest, from Src or, when Src is empty,
+// from Data.
 type File struct {
 	Src, Dest string
-	Mode      os.FileMode // 0 keeps the source's mode
+	Data      []byte
+	Mode      os.FileMode // 0 keeps the source's mode (0644 for Data)
 }
 
 // skipApplets are busybox applets needle must not expose: the init is
@@ -96,6 +98,16 @@ func (s Spec) Archive() (*Archive, error) {
 		}
 	}
 	for _, f := range s.Files {
+		if f.Src == "" {
+			mode := f.Mode
+			if mode == 0 {
+				mode = 0o644
+			}
+			if err := a.Bytes(f.Dest, mode, f.Data); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if f.Mode == 0 {
 			if err := a.Copy(f.Dest, f.Src); err != nil {
 				return nil, err

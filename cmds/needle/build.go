@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/needle-boot/needle/initramfs"
@@ -37,10 +35,14 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		caFile    = fs.String("ca", "", "PEM CA bundle `FILE` trusted for HTTPS besides the system roots")
 		sysCA     = fs.String("system-ca", "/etc/ssl/certs/ca-certificates.crt", "the build host's CA bundle to carry (\"\" for none)")
 		pciIDs    = fs.String("pci-ids", "", "pci.ids `FILE` so the inventory names PCI devices")
+		modSet    = fs.String("modules", "all", "module classes: all, none, or a list of storage,network,md,filesystem,usb-storage")
+		overlay   = fs.String("overlay-dir", "", "patched modules: `DIR` holding updates/*.ko built by modules/build.sh")
 		tools     multiFlag
 		files     multiFlag
 		mods      multiFlag
+		hardware  multiFlag
 	)
+	fs.Var(&hardware, "hardware", "inventory JSON `FILE` (needle inventory --json); PCI drivers are narrowed to what these boxes need (repeatable)")
 	fs.Var(&tools, "tool", "ELF program `SRC[:DEST]` added with its shared libraries (repeatable)")
 	fs.Var(&files, "file", "plain file `SRC:DEST` (repeatable)")
 	fs.Var(&mods, "module", "kernel module `NAME` (or path under lib/modules/KVER) to include (repeatable)")
@@ -108,15 +110,12 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		spec.KernelRelease = rel
 		spec.ModulesDir = filepath.Join(*kernelDir, "lib/modules", rel)
 		vmlinuz = filepath.Join(*kernelDir, "boot", "vmlinuz-"+rel)
-		for _, m := range mods {
-			p, err := findModule(spec.ModulesDir, m)
-			if err != nil {
-				return fmt.Errorf("build: %w", err)
-			}
-			spec.Modules = append(spec.Modules, p)
+		choice := moduleChoice{classes: *modSet, extra: mods, overlay: *overlay, hardware: hardware}
+		if err := chooseModules(&spec, choice, stdout); err != nil {
+			return fmt.Errorf("build: modules: %w", err)
 		}
-	} else if len(mods) > 0 {
-		return fmt.Errorf("build: --module needs --kernel-dir")
+	} else if len(mods) > 0 || *overlay != "" || len(hardware) > 0 {
+		return fmt.Errorf("build: --module, --overlay-dir and --hardware need --kernel-dir")
 	}
 	a, err := spec.Archive()
 	if err != nil {
@@ -169,41 +168,6 @@ func kernelRelease(dir, want string) (string, error) {
 		return "", fmt.Errorf("kernel dir %s: lib/modules is empty", dir)
 	}
 	return "", fmt.Errorf("kernel dir %s holds several releases (%s): pick one with --kver", dir, strings.Join(rels, ", "))
-}
-
-// findModule maps a module name (dashes and underscores are the same, as
-// for kmod) or a relative path to a .ko path under modDir. updates/ wins
-// over kernel/, as with depmod's default search order.
-func findModule(modDir, name string) (string, error) {
-	if strings.Contains(name, "/") {
-		if _, err := os.Stat(filepath.Join(modDir, name)); err != nil {
-			return "", err
-		}
-		return name, nil
-	}
-	norm := func(s string) string { return strings.ReplaceAll(s, "-", "_") }
-	want := norm(name)
-	var found []string
-	for _, top := range []string{"updates", "extra", "kernel"} {
-		_ = filepath.WalkDir(filepath.Join(modDir, top), func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return nil
-			}
-			base := d.Name()
-			for _, ext := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
-				if strings.HasSuffix(base, ext) && norm(strings.TrimSuffix(base, ext)) == want {
-					rel, _ := filepath.Rel(modDir, p)
-					found = append(found, rel)
-				}
-			}
-			return nil
-		})
-		if len(found) > 0 {
-			sort.Strings(found)
-			return found[0], nil
-		}
-	}
-	return "", fmt.Errorf("module %s not found under %s", name, modDir)
 }
 
 // writeAtomic writes a file through a temporary name so that a failed build

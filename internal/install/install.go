@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/needle-boot/needle/hwdb"
 	"github.com/needle-boot/needle/internal/cmdline"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/report"
 	"github.com/needle-boot/needle/internal/stage"
+	"github.com/needle-boot/needle/modules"
 )
 
 // Files the image may carry (needle build --plan, --plan-key, --ca), under
@@ -35,8 +37,16 @@ type Machine struct {
 	HTTP      *http.Client
 	PCIIDs    string // pci.ids in the image, when needle build --pci-ids put one there
 
-	// Filled by the inventory stage.
+	// KernelRelease is the running kernel's (uname -r); its modules are in
+	// ModulesRoot/KernelRelease.
+	KernelRelease string
+	ModulesRoot   string
+
+	// Filled by the inventory stage, and again after coldplug.
 	Inventory *inventory.Inventory
+	// Filled by the modules stage.
+	HWDB     *hwdb.DB
+	Coldplug modules.Report
 	// Filled by the network stage: the NIC that got the address, and the
 	// lease's hostname.
 	MAC      net.HardwareAddr
@@ -60,6 +70,8 @@ func (m *Machine) run(name string) string    { return filepath.Join(m.RunDir, na
 func Sequence(m *Machine) stage.Sequence {
 	return stage.Sequence{
 		{Stage: "inventory", Name: "scan", Fatal: true, Run: m.scan},
+		{Stage: "modules", Name: "coldplug", Fatal: true, Run: m.coldplug},
+		{Stage: "modules", Name: "settle", Fatal: true, Run: m.settle},
 		{Stage: "plan", Name: "fetch", Fatal: true, Run: m.fetchPlan},
 		{Stage: "plan", Name: "validate", Fatal: true, Run: m.validatePlan},
 	}

@@ -30,7 +30,12 @@ func (m *Machine) scan(ctx context.Context) error {
 	for _, l := range strings.Split(strings.TrimRight(inventory.Summary(inv), "\n"), "\n") {
 		m.Report.Infof("inventory", "%s", l)
 	}
-	b, err := json.MarshalIndent(inv, "", "  ")
+	return m.keepInventory()
+}
+
+// keepInventory writes the inventory's JSON into the run directory.
+func (m *Machine) keepInventory() error {
+	b, err := json.MarshalIndent(m.Inventory, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -105,3 +105,20 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("last event %+v, want the result carrying the drop count %d", last, h.Dropped())
 	}
 }
+
+func TestSlog(t *testing.T) {
+	var mem Memory
+	r := New(&mem)
+	log := r.Slog("modules", false)
+	log.Info("loaded", "module", "virtio_net", "took", "12 ms")
+	log.With("device", "0000:00:03.0").Warn("failed")
+	log.Debug("hidden")
+	var got []string
+	for _, e := range mem.Events() {
+		got = append(got, string(e.Kind)+" "+e.Stage+": "+e.Message)
+	}
+	want := []string{`info modules: loaded module=virtio_net took="12 ms"`, `warn modules: failed device=0000:00:03.0`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}

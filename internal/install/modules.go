@@ -1,0 +1,163 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/needle-boot/needle/hwdb"
+	"github.com/needle-boot/needle/internal/inventory"
+	"github.com/needle-boot/needle/modules"
+)
+
+// hwdbDB loads the built-in rules plus the image's extra rules
+// (ConfigDir/hwdb.d, from needle build --hwdb-extra or the USB stick).
+func (m *Machine) hwdbDB() (*hwdb.DB, error) {
+	var extra []fs.FS
+	if dir := m.config("hwdb.d"); isDir(dir) {
+		extra = append(extra, hwdb.Dir(dir))
+	}
+	return hwdb.Load(hwdb.Builtin(), extra...)
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// coldplug loads the driver of every device present, as the hwdb decides
+// or else the kernel's own module aliases; it repeats until no new device
+// appears. A module that fails is reported and the others go on.
+func (m *Machine) coldplug(ctx context.Context) error {
+	dir := filepath.Join(m.ModulesRoot, m.KernelRelease)
+	ix, err := modules.Load(dir)
+	if err != nil {
+		return fmt.Errorf("module index: %w (the image was built without modules for kernel %s?)", err, m.KernelRelease)
+	}
+	db, err := m.hwdbDB()
+	if err != nil {
+		return err
+	}
+	m.HWDB = db
+	// The kernel asks userspace for modules it needs itself (crypto
+	// algorithms, fs-*): busybox's modprobe reads the image's modules.dep.
+	_ = os.WriteFile(filepath.Join(m.Root.Proc, "sys/kernel/modprobe"), []byte("/bin/modprobe\n"), 0o644)
+
+	log := m.Report.Slog("modules", m.Config.Debug)
+	loader := modules.NewLoader(ix, m.Root.Proc, "/lib/firmware", log)
+	defer loader.Close()
+	ov := &overlayLoader{ModuleLoader: loader, files: overlayFiles(dir), chosen: map[string]bool{}}
+	dmi := m.Inventory.DMI
+	decide := modules.DeciderFunc(func(d modules.Device) (modules.Decision, bool, error) {
+		id, ok := d.PCI()
+		if !ok {
+			return modules.Decision{}, false, nil
+		}
+		dev := inventory.PCIDevice{Addr: path.Base(d.Path), Vendor: id.Vendor, Device: id.Device,
+			SubVendor: id.SubVendor, SubDevice: id.SubDevice, Class: id.Class, Modalias: d.Modalias}
+		dec, ok := db.Decide(dev, dmi, m.KernelRelease)
+		if !ok || (dec.Module == "" && len(dec.Blacklist) == 0) {
+			return modules.Decision{}, false, nil // a rule that only names a RAID tool
+		}
+		if dec.Overlay {
+			if _, have := ov.files[modules.Normalize(dec.Module)]; !have {
+				return modules.Decision{}, false, fmt.Errorf("rule %s wants overlay %s, which this image does not carry (build it with modules/build.sh)", dec.Rule, dec.Module)
+			}
+			ov.chosen[modules.Normalize(dec.Module)] = true
+		}
+		return modules.Decision{Module: dec.Module, Params: dec.Params, Blacklist: dec.Blacklist, Rule: dec.Rule, Overlay: dec.Overlay}, true, nil
+	})
+	cp := &modules.Coldplug{Index: ix, SysfsRoot: m.Root.Sys, Loader: ov, Decider: decide, Log: log}
+	rep, err := cp.Run(ctx)
+	m.Coldplug = rep
+	if err != nil {
+		return err
+	}
+	loaded := 0
+	for _, r := range rep.Results {
+		if r.Outcome == string(modules.Loaded) {
+			loaded++
+		}
+	}
+	msg := fmt.Sprintf("%d devices decided in %d rounds, %d modules loaded", len(rep.Results), rep.Rounds, loaded)
+	if f := rep.Failed(); len(f) > 0 {
+		var names []string
+		for _, r := range f {
+			names = append(names, r.Module)
+		}
+		msg += fmt.Sprintf(", %d failed: %s", len(f), strings.Join(names, ", "))
+	}
+	m.Report.Infof("modules", "%s", msg)
+	return nil
+}
+
+// overlayFiles maps module names to the overlay files the image carries in
+// lib/modules/KVER/updates/.
+func overlayFiles(dir string) map[string]string {
+	out := map[string]string{}
+	kos, _ := filepath.Glob(filepath.Join(dir, "updates", "*.ko"))
+	for _, ko := range kos {
+		out[modules.Normalize(strings.TrimSuffix(filepath.Base(ko), ".ko"))] = "updates/" + filepath.Base(ko)
+	}
+	return out
+}
+
+// overlayLoader loads the overlay build of a module instead of the stock
+// one when the hwdb chose the overlay for a device of this box; every other
+// load goes to the stock module that modules.dep names.
+type overlayLoader struct {
+	modules.ModuleLoader
+	files  map[string]string
+	chosen map[string]bool
+}
+
+func (o *overlayLoader) Load(ctx context.Context, mod *modules.Module, params string) (modules.Outcome, error) {
+	if o.chosen[mod.Name] {
+		c := *mod
+		c.Path, c.Compression = o.files[mod.Name], modules.None
+		mod = &c
+	}
+	return o.ModuleLoader.Load(ctx, mod, params)
+}
+
+// settle waits for the devices the drivers bring up to appear (SCSI scans
+// behind a controller run asynchronously), then takes the inventory again
+// so the plan sees the disks and NICs.
+func (m *Machine) settle(ctx context.Context) error {
+	count := func() int {
+		n := 0
+		for _, d := range []string{"class/block", "class/net"} {
+			ents, _ := os.ReadDir(filepath.Join(m.Root.Sys, d))
+			n += len(ents)
+		}
+		return n
+	}
+	const quiet, bound = 1500 * time.Millisecond, 20 * time.Second
+	last, since := count(), time.Now()
+	for deadline := time.Now().Add(bound); time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		if n := count(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= quiet {
+			break
+		}
+	}
+	inv, err := inventory.Read(m.Root)
+	if err != nil {
+		return err
+	}
+	m.Inventory = inv
+	for _, l := range strings.Split(strings.TrimRight(inventory.Summary(inv), "\n"), "\n") {
+		m.Report.Infof("modules", "%s", l)
+	}
+	return m.keepInventory()
+}
