@@ -21,9 +21,10 @@ func commands() []command {
 		{"version", "print the version", runVersion},
 		{"plan", "check a plan against an inventory (dry run), sign it, make keys: needle plan check|sign|keygen", runPlan},
 		{"modules", "inspect a kernel's module index: needle modules deps|alias|depmod|select|coldplug|load", runModules},
-		{"raid", "parse a captured RAID tool output: needle raid parse --tool TOOL [--cmd CMD] FILE", runRaid},
+		{"raid", "hardware RAID: needle raid parse --tool TOOL FILE | show [--tool TOOL] | apply --plan PLAN [--dry-run]", runRaid},
 		{"inventory", "print the hardware inventory (or --capture a sysfs tree)", runInventory},
 		{"hwdb", "check rule files, or explain which rule decides each PCI device", runHwdb},
+		{"handoff", "show or do the kexec into an installed system: needle handoff find|kexec --root DIR [--boot DIR]", runHandoff},
 	}
 }
 

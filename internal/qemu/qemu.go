@@ -42,7 +42,10 @@ type Config struct {
 	Disks          []Disk
 	NICs           []NIC
 	SMBIOS         []string // e.g. "type=1,manufacturer=Dell Inc.,product=PowerEdge C5220"
-	Args           []string // anything else
+	// Controllers are -device lines placed before the disks, which
+	// attach to them by id ("megasas-gen2,id=r0" then bus=r0.0).
+	Controllers []string
+	Args        []string // anything else
 	// Name names the console log file under out/qemu-logs.
 	Name string
 }
@@ -68,6 +71,9 @@ func (c Config) Argv(accel string) []string {
 		// timer check can time out and panic ("IO-APIC + timer doesn't
 		// work"); the emulated timer is fine, only slow.
 		a = append(a, "-append", strings.TrimSpace("console=ttyS0 panic=-1 no_timer_check "+c.Append))
+	}
+	for _, ctl := range c.Controllers {
+		a = append(a, "-device", ctl)
 	}
 	for i, d := range c.Disks {
 		id := fmt.Sprintf("d%d", i)

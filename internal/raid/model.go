@@ -9,6 +9,16 @@
 // names the tool, the command and the reason; it never returns a partial
 // model that looks valid, because the apply step deletes and creates volumes
 // from what it reads.
+//
+// On top of the parsers: a Runner (run.go) through which every tool call
+// goes, with a per-call timeout, the quoted argv logged and a *RunError
+// carrying exit status, signal and stderr; a Driver per tool (driver.go:
+// sas2ircu/sas3ircu and storcli/perccli read and write, arcconf, tw_cli and
+// ssacli read only); the idempotent apply (diff.go, apply.go: Plan is a
+// pure diff of the state against the plan's volumes, Apply runs it and
+// verifies the read-back); the diagnosis of a crashed or hung tool
+// (diag.go); the device nodes the tools open (devnodes.go); and the
+// mapping of a volume to its OS block device (volumedisk.go).
 package raid
 
 // Result is what one run of a vendor tool says about the controllers.

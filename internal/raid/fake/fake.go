@@ -11,8 +11,8 @@
 // diagnosis can be tested without the broken driver.
 //
 // Tests run it by re-executing their own binary (see fake_test.go); a QEMU
-// scenario can build it into a binary with a three-line main calling
-// SAS2IRCU.
+// scenario builds the standalone binaries under cmd/ (CGO_ENABLED=0 gives
+// static ones for the ramdisk). The FAKE storcli (storcli.go) works alike.
 package fake
 
 import (
@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Environment variables the fake reads.
@@ -33,9 +34,18 @@ const (
 	// ToolEnv selects the fake in a re-executed test binary
 	// ("sas2ircu").
 	ToolEnv = "NEEDLE_FAKE_TOOL"
-	// StateEnv names the JSON state file; a missing file starts from
-	// DefaultState.
+	// StateEnv names the JSON state file (default DefaultSAS2IRCUState or
+	// DefaultStorcliState); a missing file starts from the seed.
 	StateEnv = "NEEDLE_FAKE_STATE"
+	// SeedEnv holds a whole initial state as JSON, SeedFileEnv names a
+	// file holding one: the state a missing state file starts from, so a
+	// QEMU image can carry its pretend controller. Without either the
+	// fake starts from DefaultState (or DefaultStorcli).
+	SeedEnv     = "NEEDLE_FAKE_SEED"
+	SeedFileEnv = "NEEDLE_FAKE_SEED_FILE"
+	// SleepEnv makes the fake sleep that long (a Go duration) before
+	// answering, to test timeouts.
+	SleepEnv = "NEEDLE_FAKE_SLEEP"
 	// SegvEnv names a command ("display", "list", …) on which the fake
 	// dies of SIGSEGV.
 	SegvEnv = "NEEDLE_FAKE_SEGV"
@@ -69,12 +79,17 @@ type Volume struct {
 
 // State is the pretend controller.
 type State struct {
-	Index        int      `json:"index"`
-	Model        string   `json:"model"`
-	BIOS         string   `json:"bios"`
-	Firmware     string   `json:"firmware"`
-	RAIDSupport  bool     `json:"raid_support"` // IR firmware; false is IT
-	Bus          int      `json:"bus"`
+	Index       int    `json:"index"`
+	Model       string `json:"model"`
+	BIOS        string `json:"bios"`
+	Firmware    string `json:"firmware"`
+	RAIDSupport bool   `json:"raid_support"` // IR firmware; false is IT
+	Bus         int    `json:"bus"`
+	// PCIDevice and PCIFunction complete the address LIST prints
+	// (00h:BBh:DDh:FFh), e.g. 3 and 0 to pose as the controller QEMU puts
+	// at 0000:00:03.0.
+	PCIDevice    int      `json:"pci_device,omitempty"`
+	PCIFunction  int      `json:"pci_function,omitempty"`
 	SubVendor    uint16   `json:"subvendor"`
 	SubDevice    uint16   `json:"subdevice"`
 	Disks        []Disk   `json:"disks"`
@@ -95,20 +110,59 @@ func DefaultState() *State {
 	}
 }
 
+// Default state file locations: /run is a tmpfs in the ramdisk, so a QEMU
+// scenario's fake starts afresh from its seed on every boot.
+const (
+	DefaultSAS2IRCUState = "/run/fake-sas2ircu.json"
+	DefaultStorcliState  = "/run/fake-storcli.json"
+)
+
 // Load reads a state file; a missing file gives DefaultState.
 func Load(path string) (*State, error) {
+	s := DefaultState()
+	return s, loadInto(path, func(string) string { return "" }, s)
+}
+
+// loadInto fills st from the state file at path, or when it does not exist
+// from the seed the environment gives, or leaves st (the default) as is.
+func loadInto(path string, getenv func(string) string, st any) error {
 	data, err := os.ReadFile(path)
+	src := path
 	if errors.Is(err, fs.ErrNotExist) {
-		return DefaultState(), nil
+		data, err, src = nil, nil, ""
+		if seed := getenv(SeedEnv); seed != "" {
+			data, src = []byte(seed), "$"+SeedEnv
+		} else if f := getenv(SeedFileEnv); f != "" {
+			data, err = os.ReadFile(f)
+			src = f
+		}
 	}
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("fake state: %w", err)
 	}
-	var s State
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("fake state %s: %w", path, err)
+	if data == nil {
+		return nil
 	}
-	return &s, nil
+	if err := json.Unmarshal(data, st); err != nil {
+		return fmt.Errorf("fake state %s: %w", src, err)
+	}
+	return nil
+}
+
+// statePath is $NEEDLE_FAKE_STATE or the default.
+func statePath(getenv func(string) string, def string) string {
+	if p := getenv(StateEnv); p != "" {
+		return p
+	}
+	return def
+}
+
+// sleep honours NEEDLE_FAKE_SLEEP.
+func sleep(getenv func(string) string, stderr io.Writer) {
+	if d, err := time.ParseDuration(getenv(SleepEnv)); err == nil && d > 0 {
+		fmt.Fprintf(stderr, "FAKE: sleeping %s\n", d)
+		time.Sleep(d)
+	}
 }
 
 // Save writes the state file.
@@ -117,7 +171,17 @@ func (s *State) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
+	return writeFile(path, append(data, '\n'))
+}
+
+// writeFile replaces the state file atomically, so a fake killed mid-way
+// (SIGSEGV, timeout) leaves the previous state.
+func writeFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 const banner = `LSI Corporation SAS2 IR Configuration Utility.
@@ -129,16 +193,13 @@ Copyright (c) FAKE sas2ircu of the needle test suite, not an LSI tool.
 // SAS2IRCU runs the fake with the tool's arguments and returns its exit
 // status. Output goes to stdout as the real tool's does, errors included.
 func SAS2IRCU(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	path := getenv(StateEnv)
-	if path == "" {
-		fmt.Fprintf(stderr, "FAKE sas2ircu: %s is not set\n", StateEnv)
-		return 2
-	}
-	st, err := Load(path)
-	if err != nil {
+	path := statePath(getenv, DefaultSAS2IRCUState)
+	st := DefaultState()
+	if err := loadInto(path, getenv, st); err != nil {
 		fmt.Fprintf(stderr, "FAKE sas2ircu: %v\n", err)
 		return 2
 	}
+	sleep(getenv, stderr)
 	io.WriteString(stdout, banner)
 	if len(args) == 0 {
 		fmt.Fprint(stdout, "SAS2IRCU: No command specified.\n")
@@ -200,7 +261,7 @@ func (s *State) list(w io.Writer) {
 	fmt.Fprint(w, "\n         Adapter      Vendor  Device                       SubSys  SubSys \n")
 	fmt.Fprint(w, " Index    Type          ID      ID    Pci Address          Ven ID  Dev ID \n")
 	fmt.Fprint(w, " -----  ------------  ------  ------  -----------------    ------  ------ \n")
-	fmt.Fprintf(w, "   %d     %-9s   1000h    72h   00h:%02xh:00h:00h      %04xh   %04xh \n", s.Index, s.Model, s.Bus, s.SubVendor, s.SubDevice)
+	fmt.Fprintf(w, "   %d     %-9s   1000h    72h   00h:%02xh:%02xh:%02xh      %04xh   %04xh \n", s.Index, s.Model, s.Bus, s.PCIDevice, s.PCIFunction, s.SubVendor, s.SubDevice)
 }
 
 const rule = "------------------------------------------------------------------------\n"
@@ -220,8 +281,8 @@ func (s *State) display(w io.Writer) {
 	kv(w, "Slot", "0")
 	kv(w, "Segment", "0")
 	kv(w, "Bus", strconv.Itoa(s.Bus))
-	kv(w, "Device", "0")
-	kv(w, "Function", "0")
+	kv(w, "Device", strconv.Itoa(s.PCIDevice))
+	kv(w, "Function", strconv.Itoa(s.PCIFunction))
 	kv(w, "RAID Support", map[bool]string{true: "Yes", false: "No"}[s.RAIDSupport])
 	fmt.Fprint(w, rule+"IR Volume information\n"+rule)
 	for i, v := range s.Volumes {

@@ -2,6 +2,7 @@ package fake
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -17,14 +18,22 @@ import (
 // TestMain turns the test binary into the FAKE sas2ircu when
 // NEEDLE_FAKE_TOOL=sas2ircu, the re-exec pattern of u-root's echo tests.
 func TestMain(m *testing.M) {
-	if os.Getenv(ToolEnv) == "sas2ircu" {
+	switch os.Getenv(ToolEnv) {
+	case "sas2ircu":
 		os.Exit(SAS2IRCU(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	case "storcli":
+		os.Exit(Storcli(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
 
-// runFake runs the fake as a child process with a state file in dir.
+// runFake runs the fake sas2ircu as a child process with a state file in dir.
 func runFake(t *testing.T, dir string, env []string, args ...string) ([]byte, error) {
+	t.Helper()
+	return runTool(t, "sas2ircu", dir, env, args...)
+}
+
+func runTool(t *testing.T, tool, dir string, env []string, args ...string) ([]byte, error) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -32,7 +41,7 @@ func runFake(t *testing.T, dir string, env []string, args ...string) ([]byte, er
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), ToolEnv+"=sas2ircu", StateEnv+"="+filepath.Join(dir, "state.json"))
+	cmd.Env = append(os.Environ(), ToolEnv+"="+tool, StateEnv+"="+filepath.Join(dir, "state.json"))
 	cmd.Env = append(cmd.Env, env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -198,7 +207,63 @@ func TestFakeInProcess(t *testing.T) {
 			}
 		})
 	}
-	if code := SAS2IRCU([]string{"LIST"}, func(string) string { return "" }, new(bytes.Buffer), new(bytes.Buffer)); code != 2 {
-		t.Errorf("SAS2IRCU without %s = %d, want 2", StateEnv, code)
+	if got := statePath(func(string) string { return "" }, DefaultSAS2IRCUState); got != "/run/fake-sas2ircu.json" {
+		t.Errorf("state path without %s = %q, want /run/fake-sas2ircu.json", StateEnv, got)
+	}
+}
+
+// TestSeed: a missing state file starts from the seed in the environment
+// (inline JSON or a file), which is how a QEMU image carries its pretend
+// controller; a broken seed is an error, not the default state.
+func TestSeed(t *testing.T) {
+	dir := t.TempDir()
+	seed := DefaultState()
+	seed.Bus = 0x05
+	seed.Disks[1].Slot = 4
+	data, err := json.Marshal(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedFile := filepath.Join(dir, "seed.json")
+	if err := os.WriteFile(seedFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		env      map[string]string
+		wantCode int
+		wantOut  string
+	}{
+		{"inline", map[string]string{SeedEnv: string(data)}, 0, "00h:05h:00h:00h"},
+		{"file", map[string]string{SeedFileEnv: seedFile}, 0, "00h:05h:00h:00h"},
+		{"default", nil, 0, "00h:03h:00h:00h"},
+		{"broken", map[string]string{SeedEnv: "{"}, 2, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			state := filepath.Join(t.TempDir(), "state.json")
+			env := func(k string) string {
+				if k == StateEnv {
+					return state
+				}
+				return tt.env[k]
+			}
+			var out, errb bytes.Buffer
+			code := SAS2IRCU([]string{"LIST"}, env, &out, &errb)
+			if code != tt.wantCode || !strings.Contains(out.String(), tt.wantOut) {
+				t.Fatalf("LIST with %v = %d, stdout:\n%s\nstderr: %s\nwant %d and %q", tt.env, code, out.String(), errb.String(), tt.wantCode, tt.wantOut)
+			}
+			if code != 0 {
+				return
+			}
+			// The state file now exists and wins over the seed.
+			st, err := Load(state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.env != nil && st.Disks[1].Slot != 4 {
+				t.Errorf("state saved from seed has disk slot %d, want 4", st.Disks[1].Slot)
+			}
+		})
 	}
 }

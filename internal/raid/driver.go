@@ -1,0 +1,372 @@
+package raid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Driver drives one vendor tool through a Runner: it reads the state of
+// every controller the tool sees, and creates and deletes volumes.
+type Driver interface {
+	// Tool is the tool family name (sas2ircu, storcli, …).
+	Tool() string
+	// State lists the controllers, then reads each one's volumes and
+	// disks. A machine without a controller the tool manages gives an
+	// empty Result, not an error.
+	State(ctx context.Context) (*Result, error)
+	// CreateArgs and DeleteArgs are the exact arguments Create and Delete
+	// run (after the binary), for dry runs.
+	CreateArgs(ctrl int, v VolumeSpec) ([]string, error)
+	DeleteArgs(ctrl int, volID string) ([]string, error)
+	Create(ctx context.Context, ctrl int, v VolumeSpec) error
+	Delete(ctx context.Context, ctrl int, volID string) error
+	// Binary is the program run (a name looked up in PATH, or a path).
+	Binary() string
+}
+
+// ErrReadOnly: needle reads this tool's state but does not change its
+// configuration yet.
+var ErrReadOnly = errors.New("configuration changes through this tool are not implemented (read-only driver)")
+
+// ControllerError is a failure while talking to one controller; it names
+// the controller as far as the tool told (a crash diagnosis needs it).
+type ControllerError struct {
+	Tool       string
+	Index      int
+	PCIAddress string // empty when the tool did not say
+	PCIID      string
+	Err        error
+}
+
+func (e *ControllerError) Error() string {
+	s := fmt.Sprintf("%s controller %d", e.Tool, e.Index)
+	if e.PCIAddress != "" {
+		s += " (" + e.PCIAddress
+		if e.PCIID != "" {
+			s += " " + e.PCIID
+		}
+		s += ")"
+	}
+	return s + ": " + e.Err.Error()
+}
+
+func (e *ControllerError) Unwrap() error { return e.Err }
+
+// NewDriver returns the driver for a tool name as the plan and the hwdb
+// spell it (perccli is storcli's format, sas3ircu sas2ircu's). binary is
+// the program to run; empty means the tool name itself, found in PATH.
+func NewDriver(tool, binary string, r Runner) (Driver, error) {
+	if binary == "" {
+		binary = tool
+	}
+	b := base{tool: tool, bin: binary, r: r}
+	switch tool {
+	case "sas2ircu", "sas3ircu":
+		return ircu{b}, nil
+	case "storcli", "storcli64", "perccli", "perccli64":
+		return storcli{b}, nil
+	case "arcconf":
+		return arcconf{b}, nil
+	case "tw_cli", "tw_cli64":
+		return twcli{b}, nil
+	case "ssacli", "hpssacli", "hpacucli":
+		return ssacli{b}, nil
+	}
+	return nil, fmt.Errorf("raid: no driver for tool %q (known: %v)", tool, Tools())
+}
+
+type base struct {
+	tool string
+	bin  string
+	r    Runner
+}
+
+func (b base) Tool() string   { return b.tool }
+func (b base) Binary() string { return b.bin }
+
+// call runs the tool and parses its output as command cmd. A tool that
+// crashed or timed out gives its RunError: its partial output proves
+// nothing. A tool that failed and said why gives the ToolError joined with
+// the RunError; output that does not parse gives the ParseError (and the
+// RunError when the tool also failed).
+func (b base) call(ctx context.Context, cmd string, args ...string) (*Result, error) {
+	out, err := b.r.Run(ctx, b.bin, args...)
+	var re *RunError
+	if errors.As(err, &re) && (re.Crashed() || re.Err != nil && re.ExitCode < 0) {
+		return nil, err
+	}
+	res, perr := Parse(b.tool, cmd, out)
+	switch {
+	case perr != nil && err != nil:
+		return nil, fmt.Errorf("%w (%w)", perr, err)
+	case perr != nil:
+		return nil, perr
+	case err != nil:
+		return nil, fmt.Errorf("%s: output parsed but the tool failed: %w", QuoteArgv(append([]string{b.bin}, args...)), err)
+	}
+	return res, nil
+}
+
+func newState(tool string) *Result {
+	return &Result{Tool: tool, Command: "state", Controllers: []Controller{}, Volumes: []Volume{}, Disks: []PhysicalDisk{}}
+}
+
+// merge adds one controller's detailed result to the state, the listed
+// controller's identity completed by the detail's fields.
+func (r *Result) merge(listed Controller, detail *Result) {
+	c := listed
+	for _, d := range detail.Controllers {
+		if d.Index != listed.Index && len(detail.Controllers) > 1 {
+			continue
+		}
+		fill := func(dst *string, src string) {
+			if *dst == "" {
+				*dst = src
+			}
+		}
+		fill(&c.Model, d.Model)
+		fill(&c.Serial, d.Serial)
+		fill(&c.Firmware, d.Firmware)
+		fill(&c.BIOS, d.BIOS)
+		fill(&c.Driver, d.Driver)
+		fill(&c.DriverVersion, d.DriverVersion)
+		fill(&c.PCIAddress, d.PCIAddress)
+		fill(&c.PCIID, d.PCIID)
+		fill(&c.PCISubsystem, d.PCISubsystem)
+		fill(&c.Mode, d.Mode)
+		fill(&c.Status, d.Status)
+	}
+	r.Controllers = append(r.Controllers, c)
+	for _, v := range detail.Volumes {
+		v.Controller = listed.Index
+		r.Volumes = append(r.Volumes, v)
+	}
+	for _, d := range detail.Disks {
+		d.Controller = listed.Index
+		r.Disks = append(r.Disks, d)
+	}
+	r.Tasks = append(r.Tasks, detail.Tasks...)
+	r.Warnings = append(r.Warnings, detail.Warnings...)
+	if r.ToolVersion == "" {
+		r.ToolVersion = detail.ToolVersion
+	}
+}
+
+func ctrlErr(tool string, c Controller, err error) error {
+	return &ControllerError{Tool: tool, Index: c.Index, PCIAddress: c.PCIAddress, PCIID: c.PCIID, Err: err}
+}
+
+// ircu drives sas2ircu and sas3ircu: "LIST", then "<n> DISPLAY" per
+// controller (SAS2IRCU user guide).
+type ircu struct{ base }
+
+func (d ircu) State(ctx context.Context) (*Result, error) {
+	st := newState(d.tool)
+	list, err := d.call(ctx, "list", "LIST")
+	if errors.Is(err, ErrNoController) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.ToolVersion = list.ToolVersion
+	for _, c := range list.Controllers {
+		disp, err := d.call(ctx, "display", strconv.Itoa(c.Index), "DISPLAY")
+		if err != nil {
+			return nil, ctrlErr(d.tool, c, err)
+		}
+		st.merge(c, disp)
+	}
+	return st, Check(st)
+}
+
+func (d ircu) CreateArgs(ctrl int, v VolumeSpec) ([]string, error) {
+	v.Controller = ctrl
+	return SAS2IRCUCreateArgs(v)
+}
+
+func (d ircu) DeleteArgs(ctrl int, id string) ([]string, error) {
+	return SAS2IRCUDeleteVolumeArgs(ctrl, id)
+}
+
+func (d ircu) Create(ctx context.Context, ctrl int, v VolumeSpec) error {
+	args, err := d.CreateArgs(ctrl, v)
+	if err != nil {
+		return err
+	}
+	_, err = d.call(ctx, "create", args...)
+	return err
+}
+
+func (d ircu) Delete(ctx context.Context, ctrl int, id string) error {
+	args, err := d.DeleteArgs(ctrl, id)
+	if err != nil {
+		return err
+	}
+	_, err = d.call(ctx, "delete", args...)
+	return err
+}
+
+// storcli drives storcli and perccli with J output: "show J", then
+// "/cN show J" per controller (its TOPOLOGY gives the VD members).
+type storcli struct{ base }
+
+func (d storcli) State(ctx context.Context) (*Result, error) {
+	st := newState(d.tool)
+	list, err := d.call(ctx, "show", "show", "J")
+	if errors.Is(err, ErrNoController) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.ToolVersion = list.ToolVersion
+	for _, c := range list.Controllers {
+		det, err := d.call(ctx, "ctrl-show", fmt.Sprintf("/c%d", c.Index), "show", "J")
+		if err != nil {
+			return nil, ctrlErr(d.tool, c, err)
+		}
+		st.merge(c, det)
+	}
+	return st, Check(st)
+}
+
+func (d storcli) CreateArgs(ctrl int, v VolumeSpec) ([]string, error) {
+	v.Controller = ctrl
+	return StorcliCreateArgs(v)
+}
+
+// DeleteArgs uses force: needle deletes a volume only for a plan that
+// said recreate, and such a volume usually holds an old OS.
+func (d storcli) DeleteArgs(ctrl int, id string) ([]string, error) {
+	return StorcliDeleteArgs(ctrl, id, true)
+}
+
+func (d storcli) Create(ctx context.Context, ctrl int, v VolumeSpec) error {
+	args, err := d.CreateArgs(ctrl, v)
+	if err != nil {
+		return err
+	}
+	_, err = d.call(ctx, "action", args...)
+	return err
+}
+
+func (d storcli) Delete(ctx context.Context, ctrl int, id string) error {
+	args, err := d.DeleteArgs(ctrl, id)
+	if err != nil {
+		return err
+	}
+	_, err = d.call(ctx, "action", args...)
+	return err
+}
+
+// readOnly is the create/delete half of the drivers that only read.
+type readOnly struct{ base }
+
+func (d readOnly) CreateArgs(int, VolumeSpec) ([]string, error) {
+	return nil, fmt.Errorf("%s: %w", d.tool, ErrReadOnly)
+}
+func (d readOnly) DeleteArgs(int, string) ([]string, error) {
+	return nil, fmt.Errorf("%s: %w", d.tool, ErrReadOnly)
+}
+func (d readOnly) Create(context.Context, int, VolumeSpec) error {
+	return fmt.Errorf("%s: %w", d.tool, ErrReadOnly)
+}
+func (d readOnly) Delete(context.Context, int, string) error {
+	return fmt.Errorf("%s: %w", d.tool, ErrReadOnly)
+}
+
+// arcconf (Adaptec/Microsemi): "LIST", then "GETCONFIG <n> AL" per
+// controller. Read-only for now.
+type arcconf struct{ base }
+
+func (d arcconf) State(ctx context.Context) (*Result, error) {
+	st := newState(d.tool)
+	list, err := d.call(ctx, "list", "LIST")
+	if errors.Is(err, ErrNoController) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range list.Controllers {
+		cfg, err := d.call(ctx, "getconfig", "GETCONFIG", strconv.Itoa(c.Index), "AL")
+		if err != nil {
+			return nil, ctrlErr(d.tool, c, err)
+		}
+		st.merge(c, cfg)
+	}
+	return st, Check(st)
+}
+
+func (d arcconf) CreateArgs(c int, v VolumeSpec) ([]string, error) {
+	return readOnly(d).CreateArgs(c, v)
+}
+func (d arcconf) DeleteArgs(c int, id string) ([]string, error) { return readOnly(d).DeleteArgs(c, id) }
+func (d arcconf) Create(ctx context.Context, c int, v VolumeSpec) error {
+	return readOnly(d).Create(ctx, c, v)
+}
+func (d arcconf) Delete(ctx context.Context, c int, id string) error {
+	return readOnly(d).Delete(ctx, c, id)
+}
+
+// twcli (3ware): "info", then "/cN show" per controller. Read-only.
+type twcli struct{ base }
+
+func (d twcli) State(ctx context.Context) (*Result, error) {
+	st := newState(d.tool)
+	list, err := d.call(ctx, "info", "info")
+	if errors.Is(err, ErrNoController) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range list.Controllers {
+		det, err := d.call(ctx, "ctrl-show", fmt.Sprintf("/c%d", c.Index), "show")
+		if err != nil {
+			return nil, ctrlErr(d.tool, c, err)
+		}
+		st.merge(c, det)
+	}
+	return st, Check(st)
+}
+
+func (d twcli) CreateArgs(c int, v VolumeSpec) ([]string, error) { return readOnly(d).CreateArgs(c, v) }
+func (d twcli) DeleteArgs(c int, id string) ([]string, error)    { return readOnly(d).DeleteArgs(c, id) }
+func (d twcli) Create(ctx context.Context, c int, v VolumeSpec) error {
+	return readOnly(d).Create(ctx, c, v)
+}
+func (d twcli) Delete(ctx context.Context, c int, id string) error {
+	return readOnly(d).Delete(ctx, c, id)
+}
+
+// ssacli (HPE Smart Array): one "ctrl all show config detail" covers every
+// controller. Read-only.
+type ssacli struct{ base }
+
+func (d ssacli) State(ctx context.Context) (*Result, error) {
+	st := newState(d.tool)
+	all, err := d.call(ctx, "config-detail", "ctrl", "all", "show", "config", "detail")
+	if errors.Is(err, ErrNoController) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	all.Tool, all.Command = d.tool, "state"
+	return all, nil
+}
+
+func (d ssacli) CreateArgs(c int, v VolumeSpec) ([]string, error) {
+	return readOnly(d).CreateArgs(c, v)
+}
+func (d ssacli) DeleteArgs(c int, id string) ([]string, error) { return readOnly(d).DeleteArgs(c, id) }
+func (d ssacli) Create(ctx context.Context, c int, v VolumeSpec) error {
+	return readOnly(d).Create(ctx, c, v)
+}
+func (d ssacli) Delete(ctx context.Context, c int, id string) error {
+	return readOnly(d).Delete(ctx, c, id)
+}

@@ -1,0 +1,14 @@
+// Command fake-storcli is the FAKE storcli of needle's tests as a
+// standalone program (CGO_ENABLED=0 makes it static). Install it as
+// "storcli"; its state lives in $NEEDLE_FAKE_STATE (default
+// /run/fake-storcli.json) and starts from $NEEDLE_FAKE_SEED or the file
+// $NEEDLE_FAKE_SEED_FILE.
+package main
+
+import (
+	"os"
+
+	"github.com/needle-boot/needle/internal/raid/fake"
+)
+
+func main() { os.Exit(fake.Storcli(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)) }

@@ -1,0 +1,52 @@
+package raid
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Recorder is a FAKE Runner for unit tests and dry runs: it runs nothing,
+// records every call, and answers from a table of canned replies keyed by
+// the quoted argv. A call with no reply fails with a RunError naming it.
+type Recorder struct {
+	mu sync.Mutex
+	// Replies maps QuoteArgv(name, args…) to the reply.
+	Replies map[string]Reply
+	calls   [][]string
+}
+
+// Reply is one canned answer.
+type Reply struct {
+	Stdout []byte
+	// Err is returned as is (use a *RunError to mimic a failed tool).
+	Err error
+}
+
+// Run implements Runner.
+func (r *Recorder) Run(_ context.Context, name string, args ...string) ([]byte, error) {
+	argv := append([]string{name}, args...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, argv)
+	rep, ok := r.Replies[QuoteArgv(argv)]
+	if !ok {
+		return nil, &RunError{Argv: argv, ExitCode: 127, Err: fmt.Errorf("FAKE recorder: no reply for %q", QuoteArgv(argv))}
+	}
+	return rep.Stdout, rep.Err
+}
+
+// Calls returns the recorded command lines, one quoted line each.
+func (r *Recorder) Calls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, len(r.calls))
+	for i, c := range r.calls {
+		out[i] = QuoteArgv(c)
+	}
+	return out
+}
+
+// String lists the calls, one per line.
+func (r *Recorder) String() string { return strings.Join(r.Calls(), "\n") }

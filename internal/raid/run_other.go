@@ -1,0 +1,16 @@
+//go:build !linux
+
+package raid
+
+import "os/exec"
+
+// Outside Linux (the CLI's parse on a workstation) only the tool itself is
+// killed.
+func setProcessGroup(*exec.Cmd) {}
+
+func killProcessGroup(cmd *exec.Cmd) error {
+	if cmd.Process == nil {
+		return nil
+	}
+	return cmd.Process.Kill()
+}

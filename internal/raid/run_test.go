@@ -1,0 +1,76 @@
+package raid
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTimeoutKillsProcessGroup: on timeout the runner kills the tool's
+// whole process group, so a helper the tool forked does not outlive it.
+func TestTimeoutKillsProcessGroup(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to fork a grandchild with")
+	}
+	out, err := ExecRunner{Timeout: 300 * time.Millisecond}.Run(context.Background(), sh, "-c", "sleep 30 & echo $!; wait")
+	var re *RunError
+	if !errors.As(err, &re) || !re.TimedOut {
+		t.Fatalf("Run = %v, want a timeout", err)
+	}
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(out)))
+	if perr != nil {
+		t.Fatalf("no grandchild pid in the partial output %q", out)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		// Gone, or a zombie waiting for a reaper: either way not running.
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("grandchild %d still running after the timeout: %s", pid, stat)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRunCanceled(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	_, err = ExecRunner{Timeout: time.Minute}.Run(ctx, sh, "-c", "sleep 30")
+	var re *RunError
+	if !errors.As(err, &re) || re.TimedOut || !errors.Is(err, context.Canceled) {
+		t.Errorf("Run after cancel = %v, want context.Canceled and not a timeout", err)
+	}
+}
+
+func FuzzProcDevices(f *testing.F) {
+	f.Add([]byte(procDevices))
+	f.Add([]byte("Character devices:\n243 megaraid_sas_ioctl\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := t.TempDir()
+		if err := os.WriteFile(p+"/devices", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		nodes, err := NodesFor("/dev", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			if !strings.HasPrefix(n.Path, "/dev/") {
+				t.Errorf("node %q outside /dev", n.Path)
+			}
+		}
+	})
+}
