@@ -109,7 +109,8 @@ func (p *pid1) run() {
 		p.fail(&stage.Error{Stage: "init", Step: "tls", Err: err})
 	}
 	m := &install.Machine{Config: cfg, Report: p.rep, Root: inventory.Host(), ConfigDir: "/etc/needle", RunDir: "/run/needle", HTTP: hc,
-		PCIIDs: "/usr/share/misc/pci.ids", KernelRelease: unix.ByteSliceToString(uts.Release[:]), ModulesRoot: "/lib/modules"}
+		PCIIDs: "/usr/share/misc/pci.ids", KernelRelease: unix.ByteSliceToString(uts.Release[:]), ModulesRoot: "/lib/modules",
+		Hold: p.reaper.Hold}
 	seq := install.Sequence(m)
 	p.printf("needle %s on Linux %s, PID 1", version, unix.ByteSliceToString(uts.Release[:]))
 	fmt.Fprintf(p.out, "needle: stages:\n%s", seq)

@@ -35,6 +35,9 @@ type Machine struct {
 	ConfigDir string         // /etc/needle: the plan, keys and CA baked into the image
 	RunDir    string         // /run/needle: what the install leaves for the shell
 	HTTP      *http.Client
+	// Hold brackets every child process the stages run, so PID 1's orphan
+	// reaper leaves their exit status to them (sysinit.Reaper.Hold).
+	Hold func() (release func())
 	PCIIDs    string // pci.ids in the image, when needle build --pci-ids put one there
 
 	// KernelRelease is the running kernel's (uname -r); its modules are in
@@ -74,5 +77,6 @@ func Sequence(m *Machine) stage.Sequence {
 		{Stage: "modules", Name: "settle", Fatal: true, Run: m.settle},
 		{Stage: "plan", Name: "fetch", Fatal: true, Run: m.fetchPlan},
 		{Stage: "plan", Name: "validate", Fatal: true, Run: m.validatePlan},
+		{Stage: "raid", Name: "apply", Fatal: true, Run: m.applyRAID},
 	}
 }

@@ -110,7 +110,10 @@ func (m *Machine) planURL() (string, error) {
 // validatePlan checks the plan against the inventory and prints what it
 // would erase. Nothing destructive runs before this step has passed.
 func (m *Machine) validatePlan(ctx context.Context) error {
-	v, err := plan.Validate(m.Plan, m.Inventory, plan.Options{BootDevices: m.BootDevices, Tools: m.Tools})
+	if m.Tools == nil {
+		m.Tools = toolsInImage()
+	}
+	v, err := plan.Validate(m.Plan, m.Inventory, plan.Options{BootDevices: m.BootDevices, Tools: m.Tools, ToolFor: m.toolFor})
 	if err != nil {
 		return err
 	}

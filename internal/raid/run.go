@@ -115,6 +115,10 @@ type ExecRunner struct {
 	// StderrTail is how many bytes of standard error a RunError keeps;
 	// 0 means 2048.
 	StderrTail int
+	// Hold, when set, is called before the child starts and its result
+	// after the child is reaped: as PID 1, needle's orphan reaper must not
+	// collect the child's exit status (sysinit.Reaper.Hold).
+	Hold func() (release func())
 }
 
 // DefaultTimeout: sas2ircu DISPLAY on a loaded 24-slot backplane takes a
@@ -156,6 +160,10 @@ func (r ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byt
 	cmd.Stdout = &stdout
 	cmd.Stderr = stderr
 	start := time.Now()
+	if r.Hold != nil {
+		release := r.Hold()
+		defer release()
+	}
 	err := cmd.Run()
 	dur := time.Since(start)
 	if err == nil {
