@@ -18,9 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/needle-boot/needle/internal/cmdline"
-	"github.com/needle-boot/needle/internal/fetch"
 	"github.com/needle-boot/needle/internal/install"
-	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/report"
 	"github.com/needle-boot/needle/internal/stage"
 	"github.com/needle-boot/needle/internal/sysinit"
@@ -102,17 +100,12 @@ func (p *pid1) run() {
 		p.rep.Warnf("init", "kernel command line: %s", w)
 	}
 
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
-	hc, err := fetch.HTTPClient("/etc/needle/" + install.CAFile)
+	m, err := install.OnHost(cfg, p.rep, p.reaper.Hold)
 	if err != nil {
-		p.fail(&stage.Error{Stage: "init", Step: "tls", Err: err})
+		p.fail(&stage.Error{Stage: "init", Step: "setup", Err: err})
 	}
-	m := &install.Machine{Config: cfg, Report: p.rep, Root: inventory.Host(), ConfigDir: "/etc/needle", RunDir: "/run/needle", HTTP: hc,
-		PCIIDs: "/usr/share/misc/pci.ids", KernelRelease: unix.ByteSliceToString(uts.Release[:]), ModulesRoot: "/lib/modules",
-		Hold: p.reaper.Hold}
 	seq := install.Sequence(m)
-	p.printf("needle %s on Linux %s, PID 1", version, unix.ByteSliceToString(uts.Release[:]))
+	p.printf("needle %s on Linux %s, PID 1", version, m.KernelRelease)
 	fmt.Fprintf(p.out, "needle: stages:\n%s", seq)
 
 	if cfg.Shell {

@@ -18,6 +18,7 @@ func commands() []command {
 	return []command{
 		{"build", "build the initramfs (and copy the kernel) for netboot, USB and ISO", runBuild},
 		{"demo", "boot the built image in QEMU on this terminal", runDemo},
+		{"install", "run the install sequence by hand (debug shell): needle install [--from STAGE] [--to STAGE] [--list]", runInstall},
 		{"version", "print the version", runVersion},
 		{"plan", "check a plan against an inventory (dry run), sign it, make keys: needle plan check|sign|keygen", runPlan},
 		{"modules", "inspect a kernel's module index: needle modules deps|alias|depmod|select|coldplug|load", runModules},

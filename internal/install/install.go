@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/needle-boot/needle/hwdb"
 	"github.com/needle-boot/needle/internal/cmdline"
+	"github.com/needle-boot/needle/internal/fetch"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/report"
@@ -37,8 +40,8 @@ type Machine struct {
 	HTTP      *http.Client
 	// Hold brackets every child process the stages run, so PID 1's orphan
 	// reaper leaves their exit status to them (sysinit.Reaper.Hold).
-	Hold func() (release func())
-	PCIIDs    string // pci.ids in the image, when needle build --pci-ids put one there
+	Hold   func() (release func())
+	PCIIDs string // pci.ids in the image, when needle build --pci-ids put one there
 
 	// KernelRelease is the running kernel's (uname -r); its modules are in
 	// ModulesRoot/KernelRelease.
@@ -66,6 +69,29 @@ type Machine struct {
 	BootDevices []string
 }
 
+// OnHost returns a Machine for the running system with the ramdisk's
+// paths: the init uses it, and so does `needle install` in the debug shell.
+func OnHost(cfg *cmdline.Config, rep *report.Reporter, hold func() func()) (*Machine, error) {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return nil, err
+	}
+	hc, err := fetch.HTTPClient("/etc/needle/" + CAFile)
+	if err != nil {
+		return nil, err
+	}
+	if hold == nil {
+		hold = func() func() { return func() {} }
+	}
+	return &Machine{
+		Config: cfg, Report: rep, Root: inventory.Host(),
+		ConfigDir: "/etc/needle", RunDir: "/run/needle", HTTP: hc,
+		PCIIDs:        "/usr/share/misc/pci.ids",
+		KernelRelease: unix.ByteSliceToString(uts.Release[:]), ModulesRoot: "/lib/modules",
+		Hold: hold,
+	}, nil
+}
+
 func (m *Machine) config(name string) string { return filepath.Join(m.ConfigDir, name) }
 func (m *Machine) run(name string) string    { return filepath.Join(m.RunDir, name) }
 
@@ -79,4 +105,14 @@ func Sequence(m *Machine) stage.Sequence {
 		{Stage: "plan", Name: "validate", Fatal: true, Run: m.validatePlan},
 		{Stage: "raid", Name: "apply", Fatal: true, Run: m.applyRAID},
 	}
+}
+
+// Destructive says whether a stage changes disks or controllers; the ones
+// that do not (inventory, modules, network, plan) are safe to run again.
+func Destructive(stage string) bool {
+	switch stage {
+	case "inventory", "modules", "network", "plan":
+		return false
+	}
+	return true
 }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/needle-boot/needle/internal/cmdline"
+	"github.com/needle-boot/needle/internal/install"
+	"github.com/needle-boot/needle/internal/report"
+	"github.com/needle-boot/needle/internal/stage"
+)
+
+// runInstall runs needle's install sequence by hand, from the ramdisk's
+// debug shell: the operator at a broken box fixes what stopped the init
+// (a module, a cable, the plan on the server) and continues.
+//
+// The stages that only look (inventory, modules, network, plan) always
+// run, since the later ones need what they find; --from skips the
+// destructive stages before the one named, and --only runs just one.
+func runInstall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("install", stderr)
+	from := fs.String("from", "", "continue from this stage: "+strings.Join(cmdline.Stages, ", "))
+	to := fs.String("to", "", "stop after this stage (like needle.break)")
+	list := fs.Bool("list", false, "print the sequence and stop")
+	line := fs.String("cmdline", "/proc/cmdline", "kernel command line `FILE` to take needle.* settings from")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, s := range []string{*from, *to} {
+		if s != "" && !slices.Contains(cmdline.Stages, s) {
+			return fmt.Errorf("install: %q is not a stage (%s)", s, strings.Join(cmdline.Stages, ", "))
+		}
+	}
+	b, err := os.ReadFile(*line)
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	cfg, err := cmdline.Parse(string(b))
+	if err != nil {
+		return fmt.Errorf("install: %s: %w", *line, err)
+	}
+	rep := report.New(report.Console{W: stdout, Boot: time.Now()})
+	m, err := install.OnHost(cfg, rep, nil)
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	seq := install.Sequence(m)
+	if *list {
+		fmt.Fprint(stdout, seq)
+		return nil
+	}
+	var run stage.Sequence
+	for _, s := range seq {
+		if *from == "" || !install.Destructive(s.Stage) || stageIndex(s.Stage) >= stageIndex(*from) {
+			if *to == "" || stageIndex(s.Stage) <= stageIndex(*to) {
+				run = append(run, s)
+			}
+		}
+	}
+	if err := run.Run(ctx, stage.Options{Report: rep}); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	return nil
+}
+
+func stageIndex(s string) int { return slices.Index(cmdline.Stages, s) }
