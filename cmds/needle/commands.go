@@ -26,6 +26,7 @@ func commands() []command {
 		{"inventory", "print the hardware inventory (or --capture a sysfs tree)", runInventory},
 		{"hwdb", "check rule files, or explain which rule decides each PCI device", runHwdb},
 		{"handoff", "show or do the kexec into an installed system: needle handoff find|kexec --root DIR [--boot DIR]", runHandoff},
+		{"net", "bring the network up by hand or show it: needle net up [--iface X] [--timeout 30s] | needle net show", runNet},
 	}
 }
 
