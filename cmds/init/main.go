@@ -52,6 +52,7 @@ type pid1 struct {
 	cfg    *cmdline.Config
 	rep    *report.Reporter
 	boot   time.Time
+	m      *install.Machine // once set up: flushed before the end
 }
 
 func (p *pid1) printf(format string, args ...any) {
@@ -104,6 +105,7 @@ func (p *pid1) run() {
 	if err != nil {
 		p.fail(&stage.Error{Stage: "init", Step: "setup", Err: err})
 	}
+	p.m = m
 	seq := install.Sequence(m)
 	p.printf("needle %s on Linux %s, PID 1", version, m.KernelRelease)
 	fmt.Fprintf(p.out, "needle: stages:\n%s", seq)
@@ -123,7 +125,8 @@ func (p *pid1) run() {
 	if err != nil {
 		p.fail(err)
 	}
-	p.rep.Emit(report.Event{Kind: report.Result, Message: "all stages done"})
+	p.rep.Emit(report.Event{Kind: report.Result, Message: "all stages done", Data: map[string]any{"ok": true}})
+	m.Finish()
 	p.printf("all stages done; nothing to hand off to in this build: shell follows, 'exit' reboots")
 	p.shell("")
 	p.end(sysinit.Reboot)
@@ -139,6 +142,9 @@ func (p *pid1) fail(err error) {
 	if p.rep != nil {
 		p.rep.Emit(report.Event{Stage: se.Stage, Step: se.Step, Kind: report.Result, Message: "install failed: " + se.Err.Error(),
 			Data: map[string]any{"ok": false}})
+	}
+	if p.m != nil {
+		p.m.Finish()
 	}
 	rule := strings.Repeat("=", 60)
 	p.printf("%s", rule)

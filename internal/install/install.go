@@ -14,6 +14,7 @@ import (
 	"github.com/needle-boot/needle/internal/cmdline"
 	"github.com/needle-boot/needle/internal/fetch"
 	"github.com/needle-boot/needle/internal/inventory"
+	"github.com/needle-boot/needle/internal/network"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/report"
 	"github.com/needle-boot/needle/internal/stage"
@@ -55,8 +56,10 @@ type Machine struct {
 	Coldplug modules.Report
 	// Filled by the network stage: the NIC that got the address, and the
 	// lease's hostname.
-	MAC      net.HardwareAddr
-	Hostname string
+	Network    *network.State
+	MAC        net.HardwareAddr
+	Hostname   string
+	ReportHTTP *report.HTTP
 	// Filled by the plan stage.
 	PlanURL   string
 	PlanBytes []byte
@@ -101,6 +104,7 @@ func Sequence(m *Machine) stage.Sequence {
 		{Stage: "inventory", Name: "scan", Fatal: true, Run: m.scan},
 		{Stage: "modules", Name: "coldplug", Fatal: true, Run: m.coldplug},
 		{Stage: "modules", Name: "settle", Fatal: true, Run: m.settle},
+		{Stage: "network", Name: "up", Fatal: true, Run: m.bringUpNetwork},
 		{Stage: "plan", Name: "fetch", Fatal: true, Run: m.fetchPlan},
 		{Stage: "plan", Name: "validate", Fatal: true, Run: m.validatePlan},
 		{Stage: "raid", Name: "apply", Fatal: true, Run: m.applyRAID},

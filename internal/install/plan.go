@@ -92,6 +92,15 @@ func (m *Machine) planKeys() ([]ed25519.PublicKey, error) {
 
 // planURL expands the needle.plan template with what the machine knows.
 func (m *Machine) planURL() (string, error) {
+	url, err := m.expand(m.Config.Plan)
+	if err != nil {
+		return "", fmt.Errorf("needle.plan=%s: %w", m.Config.Plan, err)
+	}
+	return url, nil
+}
+
+// expand substitutes ${mac}, ${serial}, ${uuid} and ${hostname} in a URL.
+func (m *Machine) expand(tmpl string) (string, error) {
 	mac := m.Config.BootIF
 	if mac == nil {
 		mac = m.MAC
@@ -100,11 +109,7 @@ func (m *Machine) planURL() (string, error) {
 	if m.Inventory != nil {
 		serial, uuid = m.Inventory.DMI.ProductSerial, m.Inventory.DMI.ProductUUID
 	}
-	url, err := plan.ExpandURL(m.Config.Plan, plan.URLVars(mac, serial, uuid, m.Hostname))
-	if err != nil {
-		return "", fmt.Errorf("needle.plan=%s: %w", m.Config.Plan, err)
-	}
-	return url, nil
+	return plan.ExpandURL(tmpl, plan.URLVars(mac, serial, uuid, m.Hostname))
 }
 
 // validatePlan checks the plan against the inventory and prints what it

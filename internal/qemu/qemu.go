@@ -57,7 +57,10 @@ func (c Config) Argv(accel string) []string {
 	if mem == 0 {
 		mem = 1024
 	}
-	a := []string{"-accel", accel, "-m", strconv.Itoa(mem), "-smp", "1",
+	// -cpu max gives the guest RDRAND (emulated under TCG): without an
+	// entropy source the kernel's random pool fills slowly and DHCP
+	// clients that wait for it stall.
+	a := []string{"-accel", accel, "-cpu", "max", "-m", strconv.Itoa(mem), "-smp", "1",
 		"-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
 		"-serial", "stdio", "-monitor", "none", "-no-reboot"}
 	if c.Kernel != "" {

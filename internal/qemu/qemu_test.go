@@ -14,7 +14,7 @@ func TestArgv(t *testing.T) {
 	}
 	got := strings.Join(c.Argv("tcg"), " ")
 	for _, want := range []string{
-		"-accel tcg -m 1024",
+		"-accel tcg -cpu max -m 1024",
 		"-nodefaults",
 		"-kernel vmlinuz -initrd initrd -append console=ttyS0 panic=-1 no_timer_check quiet",
 		"-drive file=a.img,if=none,id=d0,format=raw -device virtio-blk-pci,drive=d0,serial=S1",

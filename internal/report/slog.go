@@ -29,7 +29,9 @@ func (h *slogHandler) Enabled(_ context.Context, l slog.Level) bool {
 
 func (h *slogHandler) Handle(_ context.Context, rec slog.Record) error {
 	var b strings.Builder
-	b.WriteString(rec.Message)
+	// Packages often prefix their messages with their own name, which is
+	// the stage's: the console line shows it once.
+	b.WriteString(strings.TrimPrefix(rec.Message, h.stage+": "))
 	write := func(a slog.Attr) bool {
 		if a.Equal(slog.Attr{}) {
 			return true

@@ -1,0 +1,64 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/needle-boot/needle/internal/network"
+	"github.com/needle-boot/needle/internal/report"
+)
+
+// networkNeeded says whether the install cannot go on without a network:
+// the plan, the report or extra hwdb rules come from a URL.
+func (m *Machine) networkNeeded() bool {
+	return m.Config.Plan != "" || m.Config.Report != "" || m.Config.HWDB != ""
+}
+
+// bringUpNetwork configures the network (DHCP first on the BOOTIF NIC, or
+// ip=), starts the report stream to needle.report, and keeps the lease
+// renewed for the rest of the install. Without a URL to reach (a plan on
+// the stick, no report server) a failure is only a warning.
+func (m *Machine) bringUpNetwork(ctx context.Context) error {
+	st, err := network.Up(ctx, network.Config{
+		IP: m.Config.IP, BootIF: m.Config.BootIF, VLAN: m.Config.VLAN, Bond: m.Config.Bond,
+		SysfsRoot: m.Root.Sys, Log: m.Report.Slog("network", m.Config.Debug),
+	})
+	if err != nil {
+		if !m.networkNeeded() {
+			m.Report.Warnf("network", "%v; going on: nothing in this install needs the network", err)
+			return nil
+		}
+		return err
+	}
+	m.Network = st
+	info := st.Info
+	m.MAC, m.Hostname = info.MAC, info.Hostname
+	for _, l := range strings.Split(strings.TrimRight(info.Summary(), "\n"), "\n") {
+		m.Report.Infof("network", "%s", l)
+	}
+	if m.Config.Report != "" {
+		url, err := m.expand(m.Config.Report)
+		if err != nil {
+			return fmt.Errorf("needle.report: %w", err)
+		}
+		h := report.NewHTTP(url, m.HTTP, 1024)
+		m.Report.Add(h)
+		m.ReportHTTP = h
+		m.Report.Infof("network", "reporting to %s", url)
+	}
+	return nil
+}
+
+// Finish flushes the report stream (bounded: the install never waits long
+// for a slow report server) and stops the lease renewal. The init calls it
+// after the final result event, before it reboots, powers off or kexecs.
+func (m *Machine) Finish() {
+	if m.ReportHTTP != nil {
+		m.ReportHTTP.Close(10 * time.Second)
+	}
+	if m.Network != nil {
+		m.Network.Close()
+	}
+}
