@@ -127,7 +127,11 @@ func (p *pid1) run() {
 	}
 	p.rep.Emit(report.Event{Kind: report.Result, Message: "all stages done", Data: map[string]any{"ok": true}})
 	m.Finish()
-	p.printf("all stages done; nothing to hand off to in this build: shell follows, 'exit' reboots")
+	if m.After == sysinit.Reboot {
+		p.printf("installed; rebooting as the plan says")
+		p.end(sysinit.Reboot)
+	}
+	p.printf("all stages done and no handoff ran: shell follows, 'exit' reboots")
 	p.shell("")
 	p.end(sysinit.Reboot)
 }

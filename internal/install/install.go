@@ -65,6 +65,20 @@ type Machine struct {
 	PlanBytes []byte
 	Plan      *plan.Plan
 	Validated *plan.Validated
+	// Filled by the disks stage: the disks being written, the partition
+	// devices by plan name, and the ${partuuid:NAME} / ${uuid:NAME} /
+	// ${label:NAME} values.
+	disks   []*target
+	PartDev map[string]string
+	Refs    map[string]string
+	// MDConf are the mdadm.conf ARRAY lines of the arrays needle made.
+	MDConf []string
+	// Filled by the files stage: what is mounted under /mnt/needle.
+	mounted    map[string]string
+	mountOrder []string
+	// After is what the init does once the sequence is done: "reboot"
+	// when the plan says so (a kexec never comes back).
+	After string
 	// Tools are the RAID vendor tools present in the image.
 	Tools []string
 	// BootDevices hold the boot medium (a USB stick, say): never erased
@@ -91,7 +105,8 @@ func OnHost(cfg *cmdline.Config, rep *report.Reporter, hold func() func()) (*Mac
 		ConfigDir: "/etc/needle", RunDir: "/run/needle", HTTP: hc,
 		PCIIDs:        "/usr/share/misc/pci.ids",
 		KernelRelease: unix.ByteSliceToString(uts.Release[:]), ModulesRoot: "/lib/modules",
-		Hold: hold,
+		Hold:    hold,
+		PartDev: map[string]string{}, Refs: map[string]string{}, mounted: map[string]string{},
 	}, nil
 }
 
@@ -108,6 +123,14 @@ func Sequence(m *Machine) stage.Sequence {
 		{Stage: "plan", Name: "fetch", Fatal: true, Run: m.fetchPlan},
 		{Stage: "plan", Name: "validate", Fatal: true, Run: m.validatePlan},
 		{Stage: "raid", Name: "apply", Fatal: true, Run: m.applyRAID},
+		{Stage: "disks", Name: "release", Fatal: true, Run: m.releaseDisks},
+		{Stage: "disks", Name: "wipe", Fatal: true, Run: m.wipeDisks},
+		{Stage: "disks", Name: "layout", Fatal: true, Run: m.layoutDisks},
+		{Stage: "disks", Name: "format", Fatal: true, Run: m.formatDisks},
+		{Stage: "image", Name: "stream", Fatal: true, Run: m.streamImages},
+		{Stage: "image", Name: "table", Fatal: true, Run: m.writeTables},
+		{Stage: "files", Name: "write", Fatal: true, Run: m.writeFiles},
+		{Stage: "handoff", Name: "boot", Fatal: true, Run: m.handoff},
 	}
 }
 

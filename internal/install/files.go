@@ -1,0 +1,311 @@
+package install
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/needle-boot/needle/internal/disk"
+	"github.com/needle-boot/needle/internal/plan"
+	"github.com/needle-boot/needle/modules"
+)
+
+// mountRoot is where needle mounts the installed system's filesystems.
+const mountRoot = "/mnt/needle"
+
+// loadModule loads a module by name or alias with its dependencies and
+// softdeps (ext4 wants crc32c), for what no device asks for: filesystems.
+func (m *Machine) loadModule(ctx context.Context, name string) error {
+	dir := filepath.Join(m.ModulesRoot, m.KernelRelease)
+	ix, err := modules.Load(dir)
+	if err != nil {
+		return err
+	}
+	p, err := ix.Resolve(name, modules.Policy{})
+	if err != nil {
+		return err
+	}
+	l := modules.NewLoader(ix, m.Root.Proc, "/lib/firmware", m.Report.Slog("files", m.Config.Debug))
+	defer l.Close()
+	_, err = l.LoadPlan(ctx, p)
+	return err
+}
+
+// device maps a filesystem reference to its block device: a partition of
+// the plan by name, or DISK:N for partition N inside a whole-disk image.
+func (m *Machine) device(ref string) (string, error) {
+	if dev, ok := m.PartDev[ref]; ok {
+		return dev, nil
+	}
+	if id, n, ok := strings.Cut(ref, ":"); ok {
+		num, err := strconv.Atoi(n)
+		for _, t := range m.disks {
+			if t.id == id && err == nil {
+				return "/dev/" + disk.PartName(t.disk.Name, num), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("filesystem %q: no such partition in the plan", ref)
+}
+
+// mount mounts the filesystem ref under mountRoot (once) and returns the
+// directory. The type is found by trying ext4, xfs, vfat and btrfs, each
+// module loaded first.
+func (m *Machine) mount(ctx context.Context, ref string) (string, error) {
+	if dir, ok := m.mounted[ref]; ok {
+		return dir, nil
+	}
+	dev, err := m.device(ref)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(mountRoot, strings.ReplaceAll(ref, "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	var tried []string
+	for _, fstype := range []string{"ext4", "xfs", "vfat", "btrfs"} {
+		if err := m.loadModule(ctx, fstype); err != nil {
+			tried = append(tried, fstype+": "+err.Error())
+			continue
+		}
+		err := unix.Mount(dev, dir, fstype, 0, "")
+		if err == nil {
+			m.mounted[ref] = dir
+			m.mountOrder = append(m.mountOrder, dir)
+			m.Report.Infof("files", "mounted %s (%s, %s) on %s", dev, ref, fstype, dir)
+			return dir, nil
+		}
+		tried = append(tried, fstype+": "+err.Error())
+	}
+	return "", fmt.Errorf("mount %s (%s): no filesystem type worked: %s", dev, ref, strings.Join(tried, "; "))
+}
+
+// mountSpec mounts an fstab source of the installed system (a separate
+// /boot) by matching it against the references the disks stage recorded.
+func (m *Machine) mountSpec(ctx context.Context, spec, fstype string) (string, error) {
+	key, val, _ := strings.Cut(spec, "=")
+	kind := map[string]string{"UUID": "uuid:", "PARTUUID": "partuuid:", "LABEL": "label:"}[key]
+	for ref, v := range m.Refs {
+		if kind != "" && strings.HasPrefix(ref, kind) && strings.EqualFold(v, val) {
+			return m.mount(ctx, strings.TrimPrefix(ref, kind))
+		}
+	}
+	for name, dev := range m.PartDev {
+		if dev == spec {
+			return m.mount(ctx, name)
+		}
+	}
+	return "", fmt.Errorf("fstab source %s: not a filesystem this install made", spec)
+}
+
+// unmountAll unmounts what mount mounted, in reverse order, after a sync.
+func (m *Machine) unmountAll() error {
+	unix.Sync()
+	var errs []error
+	for i := len(m.mountOrder) - 1; i >= 0; i-- {
+		if err := unix.Unmount(m.mountOrder[i], 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m.mountOrder[i], err))
+		}
+	}
+	m.mountOrder, m.mounted = nil, map[string]string{}
+	return errors.Join(errs...)
+}
+
+// rootRef is the filesystem needle's own record goes to: the handoff's
+// root, else the filesystem of the first file.
+func (m *Machine) rootRef() string {
+	if b := m.Plan.Boot; b != nil && b.Kexec != nil {
+		return b.Kexec.Root
+	}
+	if len(m.Plan.Files) > 0 {
+		return m.Plan.Files[0].Filesystem
+	}
+	return ""
+}
+
+// writeFiles writes the plan's files into the installed system, then
+// needle's log, inventory and plan under /var/log/needle/ of the root
+// filesystem, and the md arrays into /etc/mdadm/mdadm.conf.
+func (m *Machine) writeFiles(ctx context.Context) error {
+	for _, f := range m.Plan.Files {
+		dir, err := m.mount(ctx, f.Filesystem)
+		if err != nil {
+			return err
+		}
+		data, err := m.contents(ctx, f)
+		if err != nil {
+			return err
+		}
+		uid, gid, err := owner(dir, f.Owner)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Path, err)
+		}
+		mode := f.ModeBits
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := writeFile(filepath.Join(dir, f.Path), data, os.FileMode(mode), uid, gid); err != nil {
+			return fmt.Errorf("%s on %s: %w", f.Path, f.Filesystem, err)
+		}
+		m.Report.Infof("files", "%s on %s: %d bytes, mode %04o, owner %d:%d", f.Path, f.Filesystem, len(data), mode, uid, gid)
+	}
+	if ref := m.rootRef(); ref != "" {
+		dir, err := m.mount(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if len(m.MDConf) > 0 {
+			if err := appendFile(filepath.Join(dir, "etc/mdadm/mdadm.conf"), strings.Join(m.MDConf, "\n")+"\n"); err != nil {
+				return fmt.Errorf("mdadm.conf: %w", err)
+			}
+			m.Report.Infof("files", "/etc/mdadm/mdadm.conf: %d arrays", len(m.MDConf))
+		}
+		logDir := filepath.Join(dir, "var/log/needle")
+		for _, f := range []string{"events.jsonl", "inventory.json", "plan.yaml"} {
+			b, err := os.ReadFile(m.run(f))
+			if err != nil {
+				continue
+			}
+			if err := writeFile(filepath.Join(logDir, f), b, 0o644, 0, 0); err != nil {
+				return fmt.Errorf("/var/log/needle/%s: %w", f, err)
+			}
+		}
+		m.Report.Infof("files", "needle's log, inventory and plan kept in /var/log/needle on %s", ref)
+	}
+	return m.unmountAll()
+}
+
+// contents returns a file's bytes: inline, or fetched and verified.
+func (m *Machine) contents(ctx context.Context, f plan.File) ([]byte, error) {
+	c := f.Contents
+	if c.Inline != nil {
+		return []byte(*c.Inline), nil
+	}
+	b, err := m.fetcher().Get(ctx, c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	var h hash.Hash
+	want := c.SHA256
+	if c.SHA512 != "" {
+		h, want = sha512.New(), c.SHA512
+	} else {
+		h = sha256.New()
+	}
+	h.Write(b)
+	if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, want) {
+		return nil, fmt.Errorf("%s: %s has hash %s, the plan says %s", f.Path, c.URL, got, want)
+	}
+	return b, nil
+}
+
+// writeFile writes atomically (temporary file, fsync, rename), creating
+// parent directories.
+func writeFile(p string, data []byte, mode os.FileMode, uid, gid int) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".needle-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	// vfat has no owners: chown fails there, and that is fine at 0:0.
+	if err := tmp.Chown(uid, gid); err != nil && (uid != 0 || gid != 0) {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), p)
+}
+
+func appendFile(p, s string) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// owner resolves "user[:group]" (names from the installed system's
+// /etc/passwd and /etc/group under root, or numbers).
+func owner(root, spec string) (int, int, error) {
+	if spec == "" {
+		return 0, 0, nil
+	}
+	u, g, hasGroup := strings.Cut(spec, ":")
+	uid, ugid, err := lookup(filepath.Join(root, "etc/passwd"), u, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	gid := ugid
+	if hasGroup {
+		if gid, _, err = lookup(filepath.Join(root, "etc/group"), g, false); err != nil {
+			return 0, 0, err
+		}
+	}
+	return uid, gid, nil
+}
+
+// lookup finds a name (or takes a number) in a passwd or group file; for
+// passwd it also returns the user's primary group.
+func lookup(file, name string, passwd bool) (int, int, error) {
+	if n, err := strconv.Atoi(name); err == nil {
+		return n, n, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, 0, fmt.Errorf("owner %q: %w", name, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) < 3 || fields[0] != name {
+			continue
+		}
+		id, err := strconv.Atoi(fields[2])
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: bad id for %s", file, name)
+		}
+		gid := id
+		if passwd && len(fields) > 3 {
+			gid, _ = strconv.Atoi(fields[3])
+		}
+		return id, gid, nil
+	}
+	return 0, 0, fmt.Errorf("owner %q: not in %s", name, file)
+}

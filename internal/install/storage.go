@@ -1,0 +1,320 @@
+package install
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
+
+	"github.com/needle-boot/needle/internal/disk"
+	"github.com/needle-boot/needle/internal/image"
+	"github.com/needle-boot/needle/internal/inventory"
+	"github.com/needle-boot/needle/internal/md"
+	"github.com/needle-boot/needle/internal/plan"
+	"github.com/needle-boot/needle/internal/raid"
+	"github.com/needle-boot/needle/internal/report"
+)
+
+// target is one disk the plan erases, from release to the written table.
+type target struct {
+	id    string // the plan's disk id
+	pd    *plan.Disk
+	disk  inventory.Disk
+	dev   string // /dev/sda
+	f     *os.File
+	place *disk.Placement // nil for a whole-disk image
+	// zeroed: BLKZEROOUT succeeded, the image writer may skip zero blocks.
+	zeroed bool
+}
+
+// targets builds the list of disks to erase from the validated plan: each
+// selection resolved to a block device (directly, or by the raid stage).
+func (m *Machine) targets() ([]*target, error) {
+	var out []*target
+	for i, sel := range m.Validated.Disks {
+		if sel.Disk == nil {
+			return nil, fmt.Errorf("disk %q (%s) was never resolved to a block device", sel.ID, sel.State)
+		}
+		pd := &m.Plan.Disks[i]
+		if pd.ID != sel.ID {
+			return nil, fmt.Errorf("internal: plan disk %d is %q, selection %q", i, pd.ID, sel.ID)
+		}
+		out = append(out, &target{id: sel.ID, pd: pd, disk: *sel.Disk, dev: "/dev/" + sel.Disk.Name})
+	}
+	return out, nil
+}
+
+// releaseDisks releases what holds each target disk (mounts, swap, md
+// arrays, device-mapper maps) and opens it exclusively: a disk that stays
+// busy stops the install before a byte is written to any disk.
+func (m *Machine) releaseDisks(ctx context.Context) error {
+	ts, err := m.targets()
+	if err != nil {
+		return err
+	}
+	log := m.Report.Slog("disks", m.Config.Debug)
+	runner := raid.ExecRunner{Log: log, Hold: m.Hold, Timeout: time.Minute}
+	mdk := md.NewKernel(m.Root.Sys, m.Root.Proc, log)
+	for _, t := range ts {
+		hs, err := disk.FindHolders(m.Root.Sys, m.Root.Proc, t.disk.Name)
+		if err != nil {
+			return err
+		}
+		var rest []disk.Holder
+		for _, h := range hs {
+			if h.Kind == "md" {
+				// The image has no mdadm: stop arrays through md's sysfs.
+				if err := mdk.Stop(h.Name); err != nil {
+					return fmt.Errorf("%s: disk busy: stop md array %s: %w", t.dev, h.Name, err)
+				}
+				m.Report.Infof("disks", "%s: stopped md array %s", t.dev, h.Name)
+				continue
+			}
+			rest = append(rest, h)
+		}
+		if err := disk.Release(ctx, rest, runner, log); err != nil {
+			return fmt.Errorf("%s: %w", t.dev, err)
+		}
+		// O_EXCL on a block device fails with EBUSY while anything (a
+		// mount, an md array, a dm map) holds it.
+		f, err := os.OpenFile(t.dev, os.O_RDWR|unix.O_EXCL, 0)
+		if err != nil {
+			return fmt.Errorf("%s: disk busy or unusable: %w", t.dev, err)
+		}
+		t.f = f
+	}
+	m.disks = ts
+	return nil
+}
+
+// wipeDisks clears every old partition table and signature of each target.
+func (m *Machine) wipeDisks(ctx context.Context) error {
+	log := m.Report.Slog("disks", m.Config.Debug)
+	for _, t := range m.disks {
+		rep, err := disk.Wipe(t.f, int64(t.disk.Size), disk.WipeOptions{
+			SectorSize: int(t.disk.LogicalSectorSize), Device: t.f, Kernel: disk.LinuxKernel(), Logger: log,
+		})
+		if err != nil {
+			return fmt.Errorf("%s: wipe: %w", t.dev, err)
+		}
+		if err := t.f.Sync(); err != nil {
+			return fmt.Errorf("%s: wipe: fsync: %w", t.dev, err)
+		}
+		t.zeroed = rep.Zeroed
+		var found []string
+		for _, s := range rep.Found {
+			found = append(found, s.String())
+		}
+		if len(found) == 0 {
+			found = []string{"no old signature"}
+		}
+		m.Report.Infof("disks", "%s wiped (%s): %s", t.dev, plan.HumanBytes(t.disk.Size), strings.Join(found, ", "))
+	}
+	return nil
+}
+
+// layoutDisks places the partitions (1 MiB aligned, derived PARTUUIDs) and
+// records the references the files and handoff stages use. Nothing is
+// written: the table goes on the disk last (image/table).
+func (m *Machine) layoutDisks(ctx context.Context) error {
+	for _, t := range m.disks {
+		if t.pd.Image != nil {
+			continue
+		}
+		l := disk.Layout{Table: t.pd.Table}
+		if l.Table == "" {
+			l.Table = "gpt"
+		}
+		for _, p := range t.pd.Partitions {
+			l.Partitions = append(l.Partitions, disk.PartSpec{Name: p.Name, Type: p.Type, Size: p.Size, PartUUID: p.PartUUID})
+		}
+		sector := int(t.disk.LogicalSectorSize)
+		if sector == 0 {
+			sector = 512
+		}
+		pl, err := disk.Place(l, int64(t.disk.Size), sector, m.Plan.Name, t.id)
+		if err != nil {
+			return fmt.Errorf("%s: disk %q: %w", t.dev, t.id, err)
+		}
+		t.place = &pl
+		for _, p := range pl.Partitions {
+			dev := "/dev/" + disk.PartName(t.disk.Name, p.Number)
+			m.PartDev[p.Name] = dev
+			if p.PartUUID != "" {
+				m.Refs["partuuid:"+p.Name] = p.PartUUID
+			}
+			m.Report.Infof("disks", "%s: %s %s at %s, %s (%s)", t.dev, dev, p.Name, plan.HumanBytes(uint64(p.Start)), plan.HumanBytes(uint64(p.Size)), p.Type)
+		}
+	}
+	return nil
+}
+
+// formatDisks makes the plan's filesystems (vfat ESP, swap, small ext4) in
+// their partitions' byte ranges, before any table exists.
+func (m *Machine) formatDisks(ctx context.Context) error {
+	for _, t := range m.disks {
+		if t.place == nil {
+			continue
+		}
+		for i, p := range t.pd.Partitions {
+			if p.Filesystem == nil || p.Image != nil {
+				continue
+			}
+			pp := t.place.Partitions[i]
+			id := disk.DeriveUUID(m.Plan.Name, t.id, p.Name, "fs")
+			switch p.Filesystem.Format {
+			case "vfat":
+				vid := volumeID(id)
+				err := disk.MakeFAT32(io.NewOffsetWriter(t.f, pp.Start), pp.Size, nil, disk.FATOptions{
+					Label: p.Filesystem.Label, VolumeID: vid, Hidden: uint32(pp.StartLBA(t.place.SectorSize)),
+				})
+				if err != nil {
+					return fmt.Errorf("%s partition %s: vfat: %w", t.dev, p.Name, err)
+				}
+				m.Refs["uuid:"+p.Name] = fmt.Sprintf("%04X-%04X", vid>>16, vid&0xffff)
+			case "swap":
+				u := uuid.MustParse(id)
+				if err := disk.MakeSwap(io.NewOffsetWriter(t.f, pp.Start), pp.Size, disk.SwapOptions{UUID: u, Label: p.Filesystem.Label}); err != nil {
+					return fmt.Errorf("%s partition %s: swap: %w", t.dev, p.Name, err)
+				}
+				m.Refs["uuid:"+p.Name] = u.String()
+			case "ext4":
+				u := uuid.MustParse(id)
+				if err := disk.MakeExt4(file.New(t.f, false), pp.Start, pp.Size, nil, disk.Ext4Options{Label: p.Filesystem.Label, UUID: u}); err != nil {
+					return fmt.Errorf("%s partition %s: ext4: %w", t.dev, p.Name, err)
+				}
+				m.Refs["uuid:"+p.Name] = u.String()
+			default:
+				return fmt.Errorf("%s partition %s: filesystem %q is not made by needle", t.dev, p.Name, p.Filesystem.Format)
+			}
+			if p.Filesystem.Label != "" {
+				m.Refs["label:"+p.Name] = p.Filesystem.Label
+			}
+			m.Report.Infof("disks", "%s partition %s: %s made", t.dev, p.Name, p.Filesystem.Format)
+		}
+		if err := t.f.Sync(); err != nil {
+			return fmt.Errorf("%s: fsync: %w", t.dev, err)
+		}
+	}
+	return nil
+}
+
+// volumeID derives a FAT volume serial from a UUID string.
+func volumeID(id string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return binary.BigEndian.Uint32(h.Sum(nil))
+}
+
+// streamImages writes every image of the plan: whole-disk images onto
+// their disk (the image writer holds back the first MiB and moves the
+// backup GPT to the real end), partition images into their partition's
+// byte range. The hash is checked while streaming; a mismatch fails the
+// install with no partition table on the disk.
+func (m *Machine) streamImages(ctx context.Context) error {
+	log := m.Report.Slog("image", m.Config.Debug)
+	for _, t := range m.disks {
+		type job struct {
+			name   string
+			img    *plan.Image
+			dst    image.Target
+			size   int64
+			keepGT bool
+		}
+		var jobs []job
+		if t.pd.Image != nil {
+			jobs = append(jobs, job{name: t.id, img: t.pd.Image, dst: t.f, size: int64(t.disk.Size)})
+		} else {
+			for i, p := range t.pd.Partitions {
+				if p.Image == nil {
+					continue
+				}
+				pp := t.place.Partitions[i]
+				// A partition image is a filesystem, not a disk: never
+				// touch a GPT it might carry.
+				jobs = append(jobs, job{name: p.Name, img: p.Image, dst: image.Section(t.f, pp.Start, pp.Size), size: pp.Size, keepGT: true})
+			}
+		}
+		for _, j := range jobs {
+			hash := "sha256:" + j.img.SHA256
+			if j.img.SHA512 != "" {
+				hash = "sha512:" + j.img.SHA512
+			}
+			m.Report.Infof("image", "%s → %s (%s)", j.img.URL, t.dev, j.name)
+			last := time.Time{}
+			res, err := image.Write(ctx, j.dst, image.Source{URL: j.img.URL, Hash: hash, Client: m.HTTP}, image.Options{
+				Size: j.size, Zeroed: t.zeroed, KeepGPT: j.keepGT, Logger: log,
+				ProgressInterval: 5 * time.Second,
+				Progress: func(p image.Progress) {
+					if time.Since(last) < 5*time.Second && !p.Finishing {
+						return
+					}
+					last = time.Now()
+					msg := fmt.Sprintf("%s: %s written, %.0f MB/s", j.name, plan.HumanBytes(uint64(p.Written)), p.Rate/1e6)
+					if p.Total > 0 {
+						msg += fmt.Sprintf(", %d%% fetched, ETA %s", 100*p.Fetched/p.Total, p.ETA.Round(time.Second))
+					}
+					m.Report.Emit(reportProgress("image", msg, p))
+				},
+			})
+			if err != nil {
+				return fmt.Errorf("%s (%s): %w", t.dev, j.name, err)
+			}
+			m.Report.Infof("image", "%s: %s %s, %s written in %s (%d resumes, %s skipped as zeros)", j.name, res.Codec, res.Digest,
+				plan.HumanBytes(uint64(res.Written)), res.Duration.Round(time.Millisecond), res.Resumes, plan.HumanBytes(uint64(res.Skipped)))
+		}
+	}
+	return nil
+}
+
+// writeTables writes each disk's partition table, last, so that a failed
+// install leaves no table (an unbootable disk, never a half-booting one);
+// then the kernel re-reads it and needle checks the partitions in sysfs.
+func (m *Machine) writeTables(ctx context.Context) error {
+	log := m.Report.Slog("disks", m.Config.Debug)
+	for _, t := range m.disks {
+		if t.place == nil {
+			// A whole-disk image brought its own table: just re-read it.
+			if err := disk.LinuxKernel().RereadTable(t.f); err != nil {
+				return fmt.Errorf("%s: re-read the image's partition table: %w", t.dev, err)
+			}
+			continue
+		}
+		if err := disk.WriteTable(file.New(t.f, false), *t.place, log); err != nil {
+			return fmt.Errorf("%s: partition table: %w", t.dev, err)
+		}
+		if err := t.f.Sync(); err != nil {
+			return fmt.Errorf("%s: partition table: fsync: %w", t.dev, err)
+		}
+		if err := disk.Reread(t.f, *t.place, disk.LinuxKernel(), log); err != nil {
+			return err
+		}
+		if err := disk.VerifySysfs(ctx, m.Root.Sys, t.disk.Name, *t.place, 10*time.Second); err != nil {
+			return fmt.Errorf("%s: %w", t.dev, err)
+		}
+		m.Report.Infof("disks", "%s: %s table written, %d partitions seen by the kernel", t.dev, t.place.Table, len(t.place.Partitions))
+	}
+	for _, t := range m.disks {
+		if err := t.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+			return fmt.Errorf("%s: close: %w", t.dev, err)
+		}
+	}
+	return nil
+}
+
+// reportProgress turns an image progress report into an event.
+func reportProgress(stage, msg string, p image.Progress) report.Event {
+	return report.Event{Stage: stage, Kind: report.Progress, Message: msg, Data: map[string]any{
+		"written": p.Written, "fetched": p.Fetched, "total": p.Total, "rate": p.Rate,
+		"eta_s": p.ETA.Seconds(), "resumes": p.Resumes, "skipped": p.Skipped,
+	}}
+}
