@@ -23,6 +23,7 @@ func commands() []command {
 		{"plan", "check a plan against an inventory (dry run), sign it, make keys: needle plan check|sign|keygen", runPlan},
 		{"modules", "inspect a kernel's module index: needle modules deps|alias|depmod|select|coldplug|load", runModules},
 		{"raid", "hardware RAID: needle raid parse --tool TOOL FILE | show [--tool TOOL] | apply --plan PLAN [--dry-run]", runRaid},
+		{"bench", "measure image streaming: needle bench stream [--size 2GiB]", runBench},
 		{"inventory", "print the hardware inventory (or --capture a sysfs tree)", runInventory},
 		{"hwdb", "check rule files, or explain which rule decides each PCI device", runHwdb},
 		{"handoff", "show or do the kexec into an installed system: needle handoff find|kexec --root DIR [--boot DIR]", runHandoff},

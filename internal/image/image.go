@@ -1,0 +1,456 @@
+// Package image streams a (compressed) raw disk or partition image from an
+// HTTP(S) URL or a local file onto a target, verifying its hash on the fly.
+//
+// The pipeline is: fetch (resuming with HTTP Range on a dropped connection)
+// → hash of the bytes as served → decompress (zstd, xz, gzip or none, by
+// magic) → large aligned writes, skipping all-zero blocks when the target is
+// known to read back zeros. Memory is bounded by a few large buffers, so an
+// image larger than RAM installs.
+//
+// Safety: the first MiB of the image (partition tables, boot sectors, the
+// superblocks of most filesystems) is held back in memory and written last,
+// after every other byte was written, the hash verified and the target
+// fsynced. A failure at any point leaves a target without a partition table:
+// unbootable, never half-booting.
+package image
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+)
+
+// Target is where the image goes: a block device or an image file (both
+// *os.File), or a section of one.
+type Target interface {
+	io.WriterAt
+	Sync() error
+}
+
+// Source says where the image comes from and what it must hash to.
+type Source struct {
+	// URL is an http:// or https:// URL; Path a local file. Exactly one is set.
+	URL  string
+	Path string
+	// Hash is "sha256:HEX" or "sha512:HEX" (a bare hex string is taken by its
+	// length) of the artifact exactly as served, i.e. of the compressed file:
+	// that is what the plan carries and what `sha256sum image.zst` prints on
+	// the build host, and it lets needle reject a tampered or truncated
+	// download before the decoder sees a single byte it would trust.
+	Hash string
+	// Client fetches URL; nil means a client with sane timeouts.
+	Client *http.Client
+}
+
+func (s Source) String() string {
+	if s.URL != "" {
+		return s.URL
+	}
+	return s.Path
+}
+
+// Progress is reported at most every Options.ProgressInterval.
+type Progress struct {
+	Written   int64         // image (decompressed) bytes handled so far
+	Fetched   int64         // compressed bytes read from the source
+	Total     int64         // compressed size if the source told it, else -1
+	Rate      float64       // image bytes per second since the start
+	ETA       time.Duration // from the fetched fraction, 0 when Total is unknown
+	Elapsed   time.Duration
+	Resumes   int
+	Skipped   int64 // zero bytes not written (sparse mode)
+	Finishing bool  // the last report, sent before the final fsync
+}
+
+// Options tune Write. The zero value is usable.
+type Options struct {
+	// Size of the target in bytes (0: unknown). With Size an image larger
+	// than the target is an error before it runs off the end, and a
+	// whole-disk GPT image's backup header is moved to the real end.
+	Size int64
+	// Zeroed says the target already reads back zeros (freshly discarded
+	// or zeroed disk, new sparse file): all-zero blocks are then skipped.
+	Zeroed bool
+	// BlockSize is the write size (default 4 MiB); SparseBlock the
+	// granularity of zero detection (default 4 KiB, like bmaptool).
+	BlockSize   int
+	SparseBlock int
+	// Buffers is how many BlockSize buffers are in flight (default 4).
+	Buffers int
+	// HoldBack is how many leading bytes are written last (default 1 MiB).
+	HoldBack int
+	// KeepGPT disables moving a whole-disk GPT's backup header to the end.
+	KeepGPT bool
+	// Retries bounds consecutive failed reconnects without progress
+	// (default 5); Backoff is the first wait, doubled each time up to 30 s.
+	Retries int
+	Backoff time.Duration
+	// Sleep waits between retries; tests replace it. Nil: a timer that
+	// honours ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Progress, if set, is called from the writing goroutine at most every
+	// ProgressInterval (default 1 s), and once at the end.
+	Progress         func(Progress)
+	ProgressInterval time.Duration
+	Logger           *slog.Logger
+}
+
+// Result describes a finished write.
+type Result struct {
+	Codec      string // "zstd", "xz", "gzip" or "none"
+	Digest     string // "sha256:HEX" of the served bytes
+	Fetched    int64  // compressed bytes
+	Written    int64  // image bytes (the decompressed length)
+	Skipped    int64  // zero bytes not written because the target was zeroed
+	Resumes    int    // reconnects that resumed with a Range request
+	GPTMoved   bool   // the backup GPT was moved to the target's end
+	Duration   time.Duration
+	SectorSize int // of the GPT found in the image, 0 if none
+}
+
+const (
+	defaultBlock   = 4 << 20
+	defaultSparse  = 4 << 10
+	defaultHold    = 1 << 20
+	defaultBuffers = 4
+)
+
+func (o *Options) defaults() error {
+	if o.BlockSize == 0 {
+		o.BlockSize = defaultBlock
+	}
+	if o.SparseBlock == 0 {
+		o.SparseBlock = defaultSparse
+	}
+	if o.HoldBack == 0 {
+		o.HoldBack = defaultHold
+	}
+	if o.Buffers == 0 {
+		o.Buffers = defaultBuffers
+	}
+	if o.Retries == 0 {
+		o.Retries = 5
+	}
+	if o.Backoff == 0 {
+		o.Backoff = time.Second
+	}
+	if o.ProgressInterval == 0 {
+		o.ProgressInterval = time.Second
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case o.BlockSize%o.SparseBlock != 0:
+		return fmt.Errorf("block size %d is not a multiple of the sparse block %d", o.BlockSize, o.SparseBlock)
+	case o.HoldBack > o.BlockSize || o.HoldBack%o.SparseBlock != 0:
+		return fmt.Errorf("hold-back %d must be a multiple of %d and at most the block size %d", o.HoldBack, o.SparseBlock, o.BlockSize)
+	case o.Buffers < 2:
+		return fmt.Errorf("need at least 2 buffers, got %d", o.Buffers)
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// chunk is one block of decompressed image at off.
+type chunk struct {
+	off int64
+	buf []byte // len is the valid length, cap is BlockSize
+}
+
+// Write streams src onto dst. On any error the held-back first MiB has not
+// been written, so a target that started without a partition table (needle
+// wipes before writing, and Write zeroes the head first unless Zeroed) is
+// left without one.
+func Write(ctx context.Context, dst Target, src Source, opts Options) (Result, error) {
+	start := time.Now()
+	if err := opts.defaults(); err != nil {
+		return Result{}, fmt.Errorf("image %s: %w", src, err)
+	}
+	h, err := newHasher(src.Hash)
+	if err != nil {
+		return Result{}, fmt.Errorf("image %s: %w", src, err)
+	}
+	log := opts.Logger.With("source", src.String())
+	head := make([]byte, opts.HoldBack)
+	if !opts.Zeroed {
+		// A stale partition table from a previous install must not survive
+		// while the rest of the disk is being rewritten.
+		if err := writeFull(dst, head, 0); err != nil {
+			return Result{}, fmt.Errorf("image %s: clear head: %w", src, err)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	raw, err := open(ctx, src, &opts, log)
+	if err != nil {
+		return Result{}, fmt.Errorf("image %s: %w", src, err)
+	}
+	defer raw.Close()
+
+	hashed := newPrefetch(ctx, raw, h)
+	dec, codec, err := decoder(hashed)
+	if err != nil {
+		return Result{}, fmt.Errorf("image %s: %w", src, err)
+	}
+	defer dec.Close()
+	log.Info("streaming image", "codec", codec, "zeroed", opts.Zeroed)
+
+	free := make(chan []byte, opts.Buffers)
+	for range opts.Buffers {
+		free <- make([]byte, opts.BlockSize)
+	}
+	full := make(chan chunk, opts.Buffers)
+	readErr := make(chan error, 1)
+	// The reading goroutine fetches, hashes and decompresses; this one
+	// writes. zstd adds its own decoding goroutines.
+	go func() {
+		defer close(full)
+		var off int64
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				readErr <- ctx.Err()
+				return
+			}
+			n, err := fill(dec, buf)
+			if n > 0 {
+				select {
+				case full <- chunk{off: off, buf: buf[:n]}:
+				case <-ctx.Done():
+					readErr <- ctx.Err()
+					return
+				}
+				off += int64(n)
+			}
+			if err == io.EOF {
+				// The decoder is done; hash whatever the server sent after
+				// the end of the compressed stream too, so the digest is
+				// that of the whole artifact.
+				if _, err := io.Copy(io.Discard, hashed); err != nil {
+					readErr <- fmt.Errorf("read trailing bytes: %w", err)
+					return
+				}
+				readErr <- nil
+				return
+			}
+			if err != nil {
+				readErr <- fmt.Errorf("decompress %s at image offset %d: %w", codec, off+int64(n), err)
+				return
+			}
+		}
+	}()
+
+	res := Result{Codec: codec}
+	w := writer{dst: dst, opts: &opts, head: head}
+	lastReport := time.Now()
+	report := func(final bool) {
+		if opts.Progress == nil {
+			return
+		}
+		el := time.Since(start)
+		p := Progress{Written: w.end, Fetched: hashed.fetched.Load(), Total: raw.Total(), Elapsed: el,
+			Resumes: int(hashed.resumes.Load()), Skipped: w.skipped, Finishing: final}
+		if el > 0 {
+			p.Rate = float64(w.end) / el.Seconds()
+		}
+		if p.Total > 0 && p.Fetched > 0 && !final {
+			frac := float64(p.Fetched) / float64(p.Total)
+			p.ETA = time.Duration(float64(el) * (1 - frac) / frac)
+		}
+		opts.Progress(p)
+	}
+	for c := range full {
+		err := w.write(c)
+		free <- c.buf[:cap(c.buf)]
+		if err != nil {
+			cancel()
+			for range full { // let the reader see the cancel and exit
+			}
+			<-readErr
+			return res, fmt.Errorf("image %s: %w", src, err)
+		}
+		if time.Since(lastReport) >= opts.ProgressInterval {
+			report(false)
+			lastReport = time.Now()
+		}
+	}
+	if err := <-readErr; err != nil {
+		return res, fmt.Errorf("image %s: %w", src, err)
+	}
+	res.Fetched, res.Written, res.Skipped, res.Resumes = hashed.fetched.Load(), w.end, w.skipped, int(hashed.resumes.Load())
+	res.Digest = h.digest()
+	if !h.matches() {
+		return res, fmt.Errorf("image %s: hash mismatch: got %s, want %s (%d bytes fetched); the target was left without its first %d bytes",
+			src, res.Digest, h.want(), res.Fetched, opts.HoldBack)
+	}
+	if opts.Size > 0 && w.end > opts.Size {
+		return res, fmt.Errorf("image %s: image is %d bytes, target only %d", src, w.end, opts.Size)
+	}
+	if err := extendFile(dst, w.end); err != nil {
+		return res, fmt.Errorf("image %s: %w", src, err)
+	}
+	report(true)
+	if err := dst.Sync(); err != nil {
+		return res, fmt.Errorf("image %s: fsync before writing the head: %w", src, err)
+	}
+
+	headLen := min(int64(len(head)), w.end)
+	headBuf := head[:headLen]
+	if !opts.KeepGPT && opts.Size > w.end {
+		moved, ss, err := relocateGPT(dst, headBuf, w.end, opts.Size)
+		if err != nil {
+			return res, fmt.Errorf("image %s: move backup GPT to the end of the target: %w", src, err)
+		}
+		res.GPTMoved, res.SectorSize = moved, ss
+		if moved {
+			log.Info("moved backup GPT to the end of the target", "image_end", w.end, "target_size", opts.Size, "sector", ss)
+		}
+	}
+	if err := writeFull(dst, headBuf, 0); err != nil {
+		return res, fmt.Errorf("image %s: write head: %w", src, err)
+	}
+	if err := dst.Sync(); err != nil {
+		return res, fmt.Errorf("image %s: fsync after writing the head: %w", src, err)
+	}
+	res.Duration = time.Since(start)
+	log.Info("image written", "codec", codec, "bytes", res.Written, "skipped", res.Skipped,
+		"fetched", res.Fetched, "resumes", res.Resumes, "digest", res.Digest, "duration", res.Duration)
+	return res, nil
+}
+
+// writer places chunks on the target: the head is captured, zero blocks are
+// skipped when the target is zeroed, and everything else is written in as few
+// WriteAt calls as possible.
+type writer struct {
+	dst     Target
+	opts    *Options
+	head    []byte
+	end     int64 // image bytes seen
+	skipped int64
+}
+
+func (w *writer) write(c chunk) error {
+	b, off := c.buf, c.off
+	w.end = off + int64(len(b))
+	if w.opts.Size > 0 && w.end > w.opts.Size {
+		return fmt.Errorf("image runs past the end of the %d-byte target at offset %d", w.opts.Size, w.opts.Size)
+	}
+	if off < int64(len(w.head)) {
+		n := copy(w.head[off:], b)
+		b, off = b[n:], off+int64(n)
+	}
+	if !w.opts.Zeroed {
+		return writeFull(w.dst, b, off)
+	}
+	sb := w.opts.SparseBlock
+	runStart := -1
+	for i := 0; i < len(b); i += sb {
+		j := min(i+sb, len(b))
+		if isZero(b[i:j]) {
+			w.skipped += int64(j - i)
+			if runStart >= 0 {
+				if err := writeFull(w.dst, b[runStart:i], off+int64(runStart)); err != nil {
+					return err
+				}
+				runStart = -1
+			}
+			continue
+		}
+		if runStart < 0 {
+			runStart = i
+		}
+	}
+	if runStart >= 0 {
+		return writeFull(w.dst, b[runStart:], off+int64(runStart))
+	}
+	return nil
+}
+
+// zeroBlock is read-only: the reference all-zero block.
+var zeroBlock [64 << 10]byte
+
+// isZero uses bytes.Equal against a zero block: memequal is vectorised, so
+// this runs at memory speed.
+func isZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroBlock))
+		if !bytes.Equal(b[:n], zeroBlock[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// fill reads into b until it is full or the reader ends. Unlike
+// io.ReadFull it passes a decoder's own io.ErrUnexpectedEOF (a truncated
+// stream) through as an error and returns io.EOF only for a clean end.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// writeFull writes b at off and names the offset on failure.
+func writeFull(dst io.WriterAt, b []byte, off int64) error {
+	if len(b) == 0 {
+		return nil
+	}
+	n, err := dst.WriteAt(b, off)
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return fmt.Errorf("write %d bytes at offset %d: %w", len(b), off+int64(n), err)
+	}
+	return nil
+}
+
+// extendFile makes a regular-file target at least end bytes long: with
+// sparse skipping a trailing zero run is never written, and an image file
+// must still have the image's length.
+func extendFile(dst Target, end int64) error {
+	f, ok := dst.(*os.File)
+	if !ok {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	if !st.Mode().IsRegular() || st.Size() >= end {
+		return nil
+	}
+	if err := f.Truncate(end); err != nil {
+		return fmt.Errorf("extend %s to %d bytes: %w", f.Name(), end, err)
+	}
+	return nil
+}
