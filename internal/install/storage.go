@@ -231,8 +231,9 @@ func (m *Machine) streamImages(ctx context.Context) error {
 			keepGT bool
 		}
 		var jobs []job
+		dst := newSyncedTarget(t.f, t.dev)
 		if t.pd.Image != nil {
-			jobs = append(jobs, job{name: t.id, img: t.pd.Image, dst: t.f, size: int64(t.disk.Size)})
+			jobs = append(jobs, job{name: t.id, img: t.pd.Image, dst: dst, size: int64(t.disk.Size)})
 		} else {
 			for i, p := range t.pd.Partitions {
 				if p.Image == nil {
@@ -241,7 +242,7 @@ func (m *Machine) streamImages(ctx context.Context) error {
 				pp := t.place.Partitions[i]
 				// A partition image is a filesystem, not a disk: never
 				// touch a GPT it might carry.
-				jobs = append(jobs, job{name: p.Name, img: p.Image, dst: image.Section(t.f, pp.Start, pp.Size), size: pp.Size, keepGT: true})
+				jobs = append(jobs, job{name: p.Name, img: p.Image, dst: image.Section(dst, pp.Start, pp.Size), size: pp.Size, keepGT: true})
 			}
 		}
 		for _, j := range jobs {
