@@ -1,0 +1,82 @@
+package osimage
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Runner runs one external tool and returns its standard output. Every
+// tool the build uses (debootstrap, chroot, mount, mkfs.ext4, zstd) goes
+// through one, so the argv is logged and a failure names the command, its
+// exit status and the tail of its standard error.
+type Runner interface {
+	Run(ctx context.Context, name string, args ...string) ([]byte, error)
+}
+
+// ExecRunner runs tools as child processes in their own process group;
+// when ctx ends the group gets SIGTERM (debootstrap's trap then unmounts
+// what it mounted in the target) and SIGKILL 10 s later.
+type ExecRunner struct {
+	Log *slog.Logger // nil discards
+}
+
+// Run implements Runner.
+func (r ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	log := r.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	argv := append([]string{name}, args...)
+	log.Info("run", "argv", quote(argv))
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start).Round(time.Millisecond)
+	if err != nil {
+		// debootstrap reports its failures on stdout ("E: ..."), the
+		// others on stderr: keep the tail of both.
+		return stdout.Bytes(), fmt.Errorf("%s: %w after %s; output: %s", quote(argv), err, took, tail(stdout.String()+stderr.String(), 1500))
+	}
+	log.Info("done", "cmd", name, "took", took)
+	return stdout.Bytes(), nil
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
+}
+
+// quote renders argv for a POSIX shell, for logs that reproduce a run.
+func quote(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		safe := a != ""
+		for _, c := range a {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./:,=+@%", c)) {
+				safe = false
+				break
+			}
+		}
+		if safe {
+			out[i] = a
+		} else {
+			out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
+}
