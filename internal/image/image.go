@@ -82,6 +82,13 @@ type Options struct {
 	SparseBlock int
 	// Buffers is how many BlockSize buffers are in flight (default 4).
 	Buffers int
+	// MaxIO caps one WriteAt (default 256 KiB). The pipeline moves 4 MiB
+	// blocks, but the syscalls are smaller because the kernel's buffered
+	// write path is much cheaper that way: measured on Linux 6.18/ext4
+	// writing a 2 GiB image to a file, the pwrite calls took 3.9-4.9 s in
+	// 4 MiB pieces, 2.5-3.5 s in 1 MiB and 0.8-1.4 s in 256 KiB pieces
+	// (64 and 128 KiB: no better). 256 KiB stays aligned for any device.
+	MaxIO int
 	// HoldBack is how many leading bytes are written last (default 1 MiB).
 	HoldBack int
 	// KeepGPT disables moving a whole-disk GPT's backup header to the end.
@@ -133,6 +140,9 @@ func (o *Options) defaults() error {
 	if o.Buffers == 0 {
 		o.Buffers = defaultBuffers
 	}
+	if o.MaxIO == 0 {
+		o.MaxIO = 256 << 10
+	}
 	if o.Retries == 0 {
 		o.Retries = 5
 	}
@@ -153,6 +163,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("block size %d is not a multiple of the sparse block %d", o.BlockSize, o.SparseBlock)
 	case o.HoldBack > o.BlockSize || o.HoldBack%o.SparseBlock != 0:
 		return fmt.Errorf("hold-back %d must be a multiple of %d and at most the block size %d", o.HoldBack, o.SparseBlock, o.BlockSize)
+	case o.MaxIO < o.SparseBlock:
+		return fmt.Errorf("max I/O %d is below the sparse block %d", o.MaxIO, o.SparseBlock)
 	case o.Buffers < 2:
 		return fmt.Errorf("need at least 2 buffers, got %d", o.Buffers)
 	}
@@ -362,7 +374,7 @@ func (w *writer) write(c chunk) error {
 		b, off = b[n:], off+int64(n)
 	}
 	if !w.opts.Zeroed {
-		return writeFull(w.dst, b, off)
+		return w.put(b, off)
 	}
 	sb := w.opts.SparseBlock
 	runStart := -1
@@ -371,7 +383,7 @@ func (w *writer) write(c chunk) error {
 		if isZero(b[i:j]) {
 			w.skipped += int64(j - i)
 			if runStart >= 0 {
-				if err := writeFull(w.dst, b[runStart:i], off+int64(runStart)); err != nil {
+				if err := w.put(b[runStart:i], off+int64(runStart)); err != nil {
 					return err
 				}
 				runStart = -1
@@ -383,7 +395,19 @@ func (w *writer) write(c chunk) error {
 		}
 	}
 	if runStart >= 0 {
-		return writeFull(w.dst, b[runStart:], off+int64(runStart))
+		return w.put(b[runStart:], off+int64(runStart))
+	}
+	return nil
+}
+
+// put writes b at off in syscalls of at most MaxIO bytes.
+func (w *writer) put(b []byte, off int64) error {
+	for len(b) > 0 {
+		n := min(len(b), w.opts.MaxIO)
+		if err := writeFull(w.dst, b[:n], off); err != nil {
+			return err
+		}
+		b, off = b[n:], off+int64(n)
 	}
 	return nil
 }
