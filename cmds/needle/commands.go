@@ -27,6 +27,9 @@ func commands() []command {
 		{"inventory", "print the hardware inventory (or --capture a sysfs tree)", runInventory},
 		{"hwdb", "check rule files, or explain which rule decides each PCI device", runHwdb},
 		{"handoff", "show or do the kexec into an installed system: needle handoff find|kexec --root DIR [--boot DIR]", runHandoff},
+		{"netboot", "write a netboot directory: kernel, initramfs, boot.ipxe, pxelinux.cfg/default, grub/grub.cfg", runNetboot},
+		{"usb", "write a USB stick image (GPT, FAT32 ESP, systemd-boot) with an optional plan and hwdb rules", runUSB},
+		{"iso", "write a hybrid ISO (El Torito UEFI, also bootable from a stick) with an optional plan", runISO},
 		{"net", "bring the network up by hand or show it: needle net up [--iface X] [--timeout 30s] | needle net show", runNet},
 	}
 }
