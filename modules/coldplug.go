@@ -74,6 +74,11 @@ type Coldplug struct {
 	// virtio_pci → virtio devices, an HBA → disks); 0 means 8.
 	MaxRounds int
 	Log       *slog.Logger
+
+	// seen are the devices already decided; it survives Run, so a later
+	// Run (the init's settle, when a slow bus such as usb-storage brings
+	// a disk up after coldplug finished) decides only what is new.
+	seen map[string]bool
 }
 
 // Result is one coldplug decision.
@@ -126,7 +131,10 @@ func (c *Coldplug) Run(ctx context.Context) (Report, error) {
 	}
 	pol := c.Policy
 	pol.Blacklist = slices.Clone(pol.Blacklist)
-	seen := map[string]bool{}
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	seen := c.seen
 	var rep Report
 	start := time.Now()
 	defer func() {

@@ -36,7 +36,10 @@ type Config struct {
 	Debug  bool   // needle.debug
 	// Fail=STAGE makes that stage fail on purpose, so an operator can
 	// rehearse what needle.onfail does on the real console and BMC.
-	Fail   string
+	Fail string
+	// Media is needle.media=usb|iso, which the stick's and the ISO's boot
+	// entries set: the init then waits for the medium to appear.
+	Media  string
 	IP     []string         // every ip= value, in order (parsed by the network stage)
 	BootIF net.HardwareAddr // from BOOTIF=01-aa-bb-…
 	VLAN   []string         // dracut's vlan=
@@ -111,6 +114,11 @@ func Parse(line string) (*Config, error) {
 			default:
 				c.HWDB = val
 			}
+		case "needle.media":
+			if val != "usb" && val != "iso" {
+				return nil, fmt.Errorf("needle.media=%q: want usb or iso", val)
+			}
+			c.Media = val
 		case "needle.onfail":
 			switch val {
 			case OnFailShell, OnFailReboot, OnFailPoweroff:
@@ -142,7 +150,7 @@ func Parse(line string) (*Config, error) {
 	return c, nil
 }
 
-var knownKeys = []string{"needle.break", "needle.shell", "needle.plan", "needle.report", "needle.onfail", "needle.hwdb", "needle.debug", "needle.fail"}
+var knownKeys = []string{"needle.break", "needle.shell", "needle.plan", "needle.report", "needle.onfail", "needle.hwdb", "needle.debug", "needle.fail", "needle.media"}
 
 func flag(key, val string, hasVal bool) (bool, error) {
 	if !hasVal {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/needle-boot/needle/hwdb"
+	"github.com/needle-boot/needle/internal/bootmedia"
 	"github.com/needle-boot/needle/internal/cmdline"
 	"github.com/needle-boot/needle/internal/fetch"
 	"github.com/needle-boot/needle/internal/inventory"
@@ -52,8 +53,10 @@ type Machine struct {
 	// Filled by the inventory stage, and again after coldplug.
 	Inventory *inventory.Inventory
 	// Filled by the modules stage.
-	HWDB     *hwdb.DB
-	Coldplug modules.Report
+	HWDB        *hwdb.DB
+	Coldplug    modules.Report
+	coldplugger *modules.Coldplug // kept for settle's rescans
+	closeLoader func() error
 	// Filled by the network stage: the NIC that got the address, and the
 	// lease's hostname.
 	Network    *network.State
@@ -79,6 +82,8 @@ type Machine struct {
 	// After is what the init does once the sequence is done: "reboot"
 	// when the plan says so (a kexec never comes back).
 	After string
+	// Medium is the stick or CD needle booted from, when there is one.
+	Medium *bootmedia.Medium
 	// Tools are the RAID vendor tools present in the image.
 	Tools []string
 	// BootDevices hold the boot medium (a USB stick, say): never erased
@@ -119,6 +124,7 @@ func Sequence(m *Machine) stage.Sequence {
 		{Stage: "inventory", Name: "scan", Fatal: true, Run: m.scan},
 		{Stage: "modules", Name: "coldplug", Fatal: true, Run: m.coldplug},
 		{Stage: "modules", Name: "settle", Fatal: true, Run: m.settle},
+		{Stage: "modules", Name: "medium", Fatal: true, Run: m.findMedium},
 		{Stage: "network", Name: "up", Fatal: true, Run: m.bringUpNetwork},
 		{Stage: "plan", Name: "fetch", Fatal: true, Run: m.fetchPlan},
 		{Stage: "plan", Name: "validate", Fatal: true, Run: m.validatePlan},

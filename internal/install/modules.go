@@ -17,12 +17,12 @@ import (
 
 // hwdbDB loads the built-in rules plus the image's extra rules
 // (ConfigDir/hwdb.d, from needle build --hwdb-extra or the USB stick).
-func (m *Machine) hwdbDB() (*hwdb.DB, error) {
+func (m *Machine) hwdbDB(more ...fs.FS) (*hwdb.DB, error) {
 	var extra []fs.FS
 	if dir := m.config("hwdb.d"); isDir(dir) {
 		extra = append(extra, hwdb.Dir(dir))
 	}
-	return hwdb.Load(hwdb.Builtin(), extra...)
+	return hwdb.Load(hwdb.Builtin(), append(extra, more...)...)
 }
 
 func isDir(p string) bool {
@@ -50,7 +50,7 @@ func (m *Machine) coldplug(ctx context.Context) error {
 
 	log := m.Report.Slog("modules", m.Config.Debug)
 	loader := modules.NewLoader(ix, m.Root.Proc, "/lib/firmware", log)
-	defer loader.Close()
+	m.closeLoader = loader.Close
 	ov := &overlayLoader{ModuleLoader: loader, files: overlayFiles(dir), chosen: map[string]bool{}}
 	dmi := m.Inventory.DMI
 	decide := modules.DeciderFunc(func(d modules.Device) (modules.Decision, bool, error) {
@@ -73,6 +73,7 @@ func (m *Machine) coldplug(ctx context.Context) error {
 		return modules.Decision{Module: dec.Module, Params: dec.Params, Blacklist: dec.Blacklist, Rule: dec.Rule, Overlay: dec.Overlay}, true, nil
 	})
 	cp := &modules.Coldplug{Index: ix, SysfsRoot: m.Root.Sys, Loader: ov, Decider: decide, Log: log}
+	m.coldplugger = cp
 	rep, err := cp.Run(ctx)
 	m.Coldplug = rep
 	if err != nil {
@@ -94,6 +95,16 @@ func (m *Machine) coldplug(ctx context.Context) error {
 	}
 	m.Report.Infof("modules", "%s", msg)
 	return nil
+}
+
+// rescan runs coldplug for devices that appeared since the last run.
+func (m *Machine) rescan(ctx context.Context) error {
+	if m.coldplugger == nil {
+		return nil
+	}
+	rep, err := m.coldplugger.Run(ctx)
+	m.Coldplug.Results = append(m.Coldplug.Results, rep.Results...)
+	return err
 }
 
 // overlayFiles maps module names to the overlay files the image carries in
@@ -126,18 +137,20 @@ func (o *overlayLoader) Load(ctx context.Context, mod *modules.Module, params st
 }
 
 // settle waits for the devices the drivers bring up to appear (SCSI scans
-// behind a controller run asynchronously), then takes the inventory again
-// so the plan sees the disks and NICs.
+// behind a controller run asynchronously; usb-storage waits a second
+// before it scans a stick), runs coldplug again for any new device that
+// carries a modalias (the stick's disk needs sd_mod), then takes the
+// inventory again so the plan sees the disks and NICs.
 func (m *Machine) settle(ctx context.Context) error {
 	count := func() int {
 		n := 0
-		for _, d := range []string{"class/block", "class/net"} {
+		for _, d := range []string{"class/block", "class/net", "bus/scsi/devices", "bus/usb/devices"} {
 			ents, _ := os.ReadDir(filepath.Join(m.Root.Sys, d))
 			n += len(ents)
 		}
 		return n
 	}
-	const quiet, bound = 1500 * time.Millisecond, 20 * time.Second
+	const quiet, bound = 2500 * time.Millisecond, 30 * time.Second
 	last, since := count(), time.Now()
 	for deadline := time.Now().Add(bound); time.Now().Before(deadline); {
 		select {
@@ -145,9 +158,15 @@ func (m *Machine) settle(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
-		if n := count(); n != last {
+		n := count()
+		if n != last {
 			last, since = n, time.Now()
-		} else if time.Since(since) >= quiet {
+			if err := m.rescan(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if time.Since(since) >= quiet {
 			break
 		}
 	}

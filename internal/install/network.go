@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -13,7 +14,11 @@ import (
 // networkNeeded says whether the install cannot go on without a network:
 // the plan, the report or extra hwdb rules come from a URL.
 func (m *Machine) networkNeeded() bool {
-	return m.Config.Plan != "" || m.Config.Report != "" || m.Config.HWDB != ""
+	planLocal := m.Medium != nil && m.Medium.PlanPath != ""
+	if _, err := os.Stat(m.config(PlanFile)); err == nil {
+		planLocal = true
+	}
+	return (m.Config.Plan != "" && !planLocal) || m.Config.Report != "" || m.Config.HWDB != ""
 }
 
 // bringUpNetwork configures the network (DHCP first on the BOOTIF NIC, or

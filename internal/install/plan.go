@@ -20,10 +20,13 @@ import (
 func (m *Machine) fetchPlan(ctx context.Context) error {
 	var body, sig []byte
 	embedded := m.config(PlanFile)
+	if m.Medium != nil && m.Medium.PlanPath != "" {
+		embedded = m.Medium.PlanPath // the operator carried it: it wins
+	}
 	switch b, err := os.ReadFile(embedded); {
 	case err == nil:
 		body, m.PlanURL = b, embedded
-		if s, err := os.ReadFile(m.config(PlanSigFile)); err == nil {
+		if s, err := os.ReadFile(embedded + ".sig"); err == nil {
 			sig = s
 		}
 	case !errors.Is(err, os.ErrNotExist):
