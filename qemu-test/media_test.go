@@ -98,7 +98,6 @@ func ovmf(t testing.TB) []string {
 	return []string{"-drive", "if=pflash,format=raw,readonly=on,file=" + code, "-drive", "if=pflash,format=raw,file=" + mine}
 }
 
-
 func sha256File(t testing.TB, p string) string {
 	t.Helper()
 	f, err := os.Open(p)
@@ -112,7 +111,6 @@ func sha256File(t testing.TB, p string) string {
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
-
 
 // stickPlan installs onto the 16 GiB virtio disk (serial needle-root) and
 // nothing else: the stick must never be a candidate.
@@ -195,7 +193,6 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
 
 // TestUSBStick: `needle usb`'s image as a USB mass-storage device on xHCI,
 // booted by OVMF through systemd-boot; a 16 GiB virtio disk is the only
