@@ -35,6 +35,7 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		caFile    = fs.String("ca", "", "PEM CA bundle `FILE` trusted for HTTPS besides the system roots")
 		sysCA     = fs.String("system-ca", "/etc/ssl/certs/ca-certificates.crt", "the build host's CA bundle to carry (\"\" for none)")
 		pciIDs    = fs.String("pci-ids", "", "pci.ids `FILE` so the inventory names PCI devices")
+		hwdbExtra = fs.String("hwdb-extra", "", "`DIR` of extra hwdb rule files (*.yaml) for /etc/needle/hwdb.d")
 		modSet    = fs.String("modules", "all", "module classes: all, none, or a list of storage,network,md,filesystem,usb-storage")
 		overlay   = fs.String("overlay-dir", "", "patched modules: `DIR` holding updates/*.ko built by modules/build.sh")
 		tools     multiFlag
@@ -88,6 +89,15 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	} {
 		if f.src != "" {
 			spec.Files = append(spec.Files, initramfs.File{Src: f.src, Dest: f.dest, Mode: 0o644})
+		}
+	}
+	if *hwdbExtra != "" {
+		rules, err := filepath.Glob(filepath.Join(*hwdbExtra, "*.yaml"))
+		if err != nil || len(rules) == 0 {
+			return fmt.Errorf("build: --hwdb-extra %s: no *.yaml rule files", *hwdbExtra)
+		}
+		for _, r := range rules {
+			spec.Files = append(spec.Files, initramfs.File{Src: r, Dest: "/etc/needle/hwdb.d/" + filepath.Base(r), Mode: 0o644})
 		}
 	}
 	if *planFile != "" {
