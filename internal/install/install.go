@@ -74,8 +74,11 @@ type Machine struct {
 	disks   []*target
 	PartDev map[string]string
 	Refs    map[string]string
-	// MDConf are the mdadm.conf ARRAY lines of the arrays needle made.
-	MDConf []string
+	// MDConf are the mdadm.conf ARRAY lines of the arrays needle made;
+	// mdMembers the plan disks that became md members (the disks stage
+	// leaves them alone).
+	MDConf    []string
+	mdMembers map[string]bool
 	// Filled by the files stage: what is mounted under /mnt/needle.
 	mounted    map[string]string
 	mountOrder []string
@@ -112,6 +115,7 @@ func OnHost(cfg *cmdline.Config, rep *report.Reporter, hold func() func()) (*Mac
 		KernelRelease: unix.ByteSliceToString(uts.Release[:]), ModulesRoot: "/lib/modules",
 		Hold:    hold,
 		PartDev: map[string]string{}, Refs: map[string]string{}, mounted: map[string]string{},
+		mdMembers: map[string]bool{},
 	}, nil
 }
 
@@ -129,6 +133,7 @@ func Sequence(m *Machine) stage.Sequence {
 		{Stage: "plan", Name: "fetch", Fatal: true, Run: m.fetchPlan},
 		{Stage: "plan", Name: "validate", Fatal: true, Run: m.validatePlan},
 		{Stage: "raid", Name: "apply", Fatal: true, Run: m.applyRAID},
+		{Stage: "raid", Name: "md", Fatal: true, Run: m.createMD},
 		{Stage: "disks", Name: "release", Fatal: true, Run: m.releaseDisks},
 		{Stage: "disks", Name: "wipe", Fatal: true, Run: m.wipeDisks},
 		{Stage: "disks", Name: "layout", Fatal: true, Run: m.layoutDisks},

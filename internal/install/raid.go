@@ -57,7 +57,9 @@ func (m *Machine) overlaysLoaded() map[string]string {
 // volumes became.
 func (m *Machine) applyRAID(ctx context.Context) error {
 	if len(m.Plan.RAID) == 0 {
-		m.Report.Infof("raid", "the plan asks for no hardware RAID")
+		if len(m.Plan.MD) == 0 {
+			m.Report.Infof("raid", "the plan asks for no RAID")
+		}
 		return nil
 	}
 	log := m.Report.Slog("raid", m.Config.Debug)

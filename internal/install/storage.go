@@ -45,6 +45,9 @@ func (m *Machine) targets() ([]*target, error) {
 			return nil, fmt.Errorf("disk %q (%s) was never resolved to a block device", sel.ID, sel.State)
 		}
 		pd := &m.Plan.Disks[i]
+		if m.mdMembers[sel.ID] {
+			continue // an md member: the raid stage wrote its superblock
+		}
 		if pd.ID != sel.ID {
 			return nil, fmt.Errorf("internal: plan disk %d is %q, selection %q", i, pd.ID, sel.ID)
 		}
