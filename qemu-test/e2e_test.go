@@ -2,16 +2,20 @@ package qemutest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/needle-boot/needle/internal/raid/fake"
 	"github.com/needle-boot/needle/qemu-test/osimage"
 )
 
@@ -215,4 +219,82 @@ disks:
 			}
 		}
 	}
+}
+
+// TestEndToEndSeed is the path needle was born for, end to end: a "Dell
+// Inc. PowerEdge C5220" whose LSI controller (QEMU's megasas-gen2) gets the
+// patched megaraid_sas overlay, a RAID tool (here the labelled FAKE
+// sas2ircu built from internal/raid/fake, since vendor tools are not
+// redistributable) creates the RAID1 volume "os", the plan's
+// `raid_volume: os` resolves to its block device, and the install goes
+// onto it and boots.
+//
+// Wiring: megasas-gen2 with two 4 GiB scsi-hd disks (QEMU exposes each as
+// a logical drive and ignores RAID commands; the fake keeps the RAID
+// state), one virtio NIC, SMBIOS type 1 Dell Inc. / PowerEdge C5220.
+func TestEndToEndSeed(t *testing.T) {
+	a := Require(t)
+	im := osImage(t)
+	bin := filepath.Join(t.TempDir(), "sas2ircu")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./internal/raid/fake/cmd/fake-sas2ircu")
+	cmd.Dir, cmd.Env = a.Root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the fake sas2ircu: %v\n%s", err, out)
+	}
+	tool, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake's controller sits where QEMU puts the megasas-gen2
+	// (0000:00:02.0); its disks are as large as a VM disk plus the 563 MiB
+	// per member it keeps for metadata, so the RAID1 it creates has the
+	// size of the logical drive QEMU shows.
+	seed := fake.DefaultState()
+	seed.Bus, seed.PCIDevice, seed.NextVolumeID = 0, 2, 0
+	for i := range seed.Disks {
+		seed.Disks[i].Sectors = (4096 + 563) << 11
+	}
+	seedJSON, err := json.Marshal(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd := WithFiles(t, a.Initrd, map[string]File{
+		"bin/sas2ircu":                       {Data: tool, Mode: 0o755},
+		"etc/needle/fake-sas2ircu-seed.json": {Data: seedJSON},
+	})
+	srv := newProvServer(t)
+	p := e2ePlan(serveImage(t, im), im.SHA256, "needle-c5220")
+	p = strings.Replace(p, `disks:
+  - id: os
+    select:
+      serial: needle-root`, `raid:
+  - controller: {pci: "0000:00:02.0", tool: sas2ircu}
+    volumes:
+      - {name: os, level: raid1, members: ["1:0", "1:1"], size: max}
+disks:
+  - id: os
+    select: {raid_volume: os}`, 1)
+	srv.put("/plan.yaml", []byte(p))
+	vm := Start(t, Config{Kernel: a.Kernel, Initrd: initrd, MemoryMB: 1536,
+		// Kernel parameters without a dot become init's environment: the
+		// fake reads its seed from there.
+		Append:      "quiet needle.onfail=poweroff NEEDLE_FAKE_SEED_FILE=/etc/needle/fake-sas2ircu-seed.json needle.plan=" + srv.URL + "/plan.yaml",
+		SMBIOS:      []string{c5220},
+		Controllers: []string{"megasas-gen2,id=r0"},
+		Disks: []Disk{
+			{File: disk(t, "a.img", 4*gib), Device: "scsi-hd,drive=%s,bus=r0.0"},
+			{File: disk(t, "b.img", 4*gib), Device: "scsi-hd,drive=%s,bus=r0.0"},
+		},
+		NICs: []NIC{{MAC: mac0}},
+	})
+	vm.Expect(`rule hwdb/rules/dell-c5220\.yaml:\d+ → megaraid_sas \(overlay\) → loaded`, modTime)
+	vm.Expect(`plan:\s+.*os.*resolved after raid`, 2*time.Minute)
+	vm.Expect(`raid: volume os is /dev/sda`, 2*time.Minute)
+	vm.Expect(`image: root: zstd sha256:`+im.SHA256, 15*time.Minute)
+	vm.Expect(`handoff: kexec_file_load`, 2*time.Minute)
+	m := vm.Expect(`NEEDLE-INSTALLED hostname=(\S+) marker=(\S+) md=(\S+) `, 6*time.Minute)
+	if m[1] != "needle-c5220" {
+		t.Errorf("installed system says hostname=%s, want needle-c5220", m[1])
+	}
+	vm.Expect(`needle-c5220 login:`, 3*time.Minute)
 }

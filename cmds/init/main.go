@@ -34,6 +34,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "needle init: this is PID 1 of needle's initramfs; on a host, use the needle command")
 		os.Exit(2)
 	}
+	// The kernel starts init with HOME and TERM only: without PATH, the
+	// vendor tools in /bin (needle build --tool) would not be found.
+	os.Setenv("PATH", "/bin:/sbin:/usr/bin:/usr/sbin")
 	p := &pid1{
 		out:    os.Stdout, // the kernel's /dev/console
 		power:  sysinit.HostPower(),
