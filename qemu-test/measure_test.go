@@ -76,3 +76,40 @@ func BenchmarkBootToBanner(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkColdplugAndLease boots needle with one virtio disk and one
+// virtio NIC and reports, as medians: the coldplug step's duration (init
+// start of coldplug to all modules loaded) and the time from QEMU start to
+// the DHCP lease line, next to the trivial init's QEMU-start-to-banner
+// floor measured in the same run.
+//
+//	go test ./qemu-test -run '^$' -bench ColdplugAndLease -benchtime 5x
+func BenchmarkColdplugAndLease(b *testing.B) {
+	a := Require(b)
+	trivial := buildTrivial(b, a.Root)
+	var cold, lease, floor []time.Duration
+	for i := 0; i < b.N; i++ {
+		vm := Start(b, Config{Kernel: a.Kernel, Initrd: trivial, Append: "quiet"})
+		vm.Expect(`TRIVIAL INIT`, bootTimeout)
+		floor = append(floor, time.Since(vm.Started))
+		vm.Wait(30 * time.Second)
+
+		vm = Start(b, Config{Kernel: a.Kernel, Initrd: a.Initrd, Append: "quiet needle.break=network needle.plan=http://10.0.2.2:9/p.yaml",
+			Disks: []Disk{{File: disk(b, "d.img", gib), Serial: "bench"}}, NICs: []NIC{{MAC: mac0}}})
+		m := vm.Expect(`modules/coldplug: ok \(([0-9.]+)s\)`, modTime)
+		d, _ := time.ParseDuration(m[1] + "s")
+		cold = append(cold, d)
+		vm.Expect(`network: address\s+10\.0\.2\.15/24`, modTime)
+		lease = append(lease, time.Since(vm.Started))
+		vm.cmd.Process.Kill()
+		vm.Wait(10 * time.Second)
+	}
+	med := func(ds []time.Duration) float64 {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[len(ds)/2].Seconds()
+	}
+	b.ReportMetric(med(cold), "coldplug-s")
+	b.ReportMetric(med(lease), "boot-to-lease-s")
+	b.ReportMetric(med(floor), "trivial-banner-s")
+	b.ReportMetric(0, "ns/op")
+}
