@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/needle-boot/needle/internal/raid/fake"
+	"github.com/needle-boot/needle/internal/report"
 	"github.com/needle-boot/needle/qemu-test/osimage"
 )
 
@@ -62,63 +63,7 @@ func serveImage(t testing.TB, im osimage.Image) string {
 }
 
 func e2ePlan(imageURL, sum, host string) string {
-	return fmt.Sprintf(`version: 1
-name: e2e-%[3]s
-disks:
-  - id: os
-    select:
-      serial: needle-root
-    wipe: true
-    partitions:
-      - name: esp
-        type: esp
-        size: 64MiB
-        filesystem: {format: vfat, label: ESP}
-      - name: root
-        type: linux-root-x86-64
-        size: rest
-        image:
-          url: %[1]s
-          sha256: %[2]s
-files:
-  - path: /etc/hostname
-    contents: {inline: "%[3]s\n"}
-    filesystem: root
-  - path: /etc/needle-marker
-    mode: "0644"
-    contents: {inline: "installed by needle\n"}
-    filesystem: root
-boot:
-  kexec:
-    root: root
-    cmdline: "root=PARTUUID=${partuuid:root} ro console=ttyS0 no_timer_check"
-    fallback: fail
-`, imageURL, sum, host)
-}
-
-// stageTimes reads the step start lines of the console and returns how
-// long each stage took, up to the handoff, and the whole install.
-func stageTimes(console string) map[string]float64 {
-	out := map[string]float64{}
-	var last string
-	var lastT float64
-	for _, l := range strings.Split(console, "\n") {
-		var t float64
-		var name string
-		if n, _ := fmt.Sscanf(strings.TrimSpace(l), "[%fs] %s started", &t, &name); n != 2 || !strings.HasSuffix(name, ":") {
-			continue
-		}
-		st, _, _ := strings.Cut(strings.TrimSuffix(name, ":"), "/")
-		if last != "" && st != last {
-			out[last] += t - lastT
-			lastT = t
-		} else if last == "" {
-			out["boot"] = t
-			lastT = t
-		}
-		last = st
-	}
-	return out
+	return osimage.Plan(imageURL, sum, host)
 }
 
 // TestEndToEnd is the product as a user runs it: needle boots, coldplugs,
@@ -149,7 +94,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	vm.Expect(`needle-e2e login:`, 3*time.Minute)
 	total := time.Since(vm.Started)
-	times := stageTimes(vm.Console())
+	times := report.Timeline(vm.Console())
 	var names []string
 	for k := range times {
 		names = append(names, k)

@@ -122,3 +122,24 @@ func TestSlog(t *testing.T) {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
+
+func TestTimeline(t *testing.T) {
+	console := `needle: stages:
+[    3.00s] inventory/scan: started
+[    3.10s] inventory/scan: ok (0.10s)
+[    3.20s] modules/coldplug: started
+[    5.00s] modules/settle: started
+[    7.50s] network/up: started
+[    9.00s] plan/fetch: started
+`
+	want := map[string]float64{"boot": 3, "inventory": 0.2, "modules": 4.3, "network": 1.5}
+	got := Timeline(console)
+	for k, v := range want {
+		if d := got[k] - v; d > 1e-9 || d < -1e-9 {
+			t.Errorf("Timeline()[%s] = %v, want %v", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("Timeline() = %v, want %v", got, want)
+	}
+}
