@@ -16,7 +16,7 @@ printf '%-6s %14s %14s %8s\n' codec needle trivial ratio
 for c in zstd xz gzip; do
   NEEDLE_OUT=$tmp/$c ./build.sh --compress "$c" >/dev/null
   n=$(size "$tmp/$c"/needle.cpio.*)
-  out/bin/needle build --init "$tmp/trivial" --compress "$c" --out "$tmp/trivial.$c" >/dev/null
+  out/bin/needle build --init "$tmp/trivial" --needle none --system-ca "" --compress "$c" --out "$tmp/trivial.$c" >/dev/null
   t=$(size "$tmp/trivial.$c")
   printf '%-6s %14d %14d %8.1f\n' "$c" "$n" "$t" "$(awk "BEGIN{print $n/$t}")"
 done

@@ -23,7 +23,7 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		kernelDir = fs.String("kernel-dir", "", "kernel tree: `DIR` holding boot/vmlinuz-KVER and lib/modules/KVER (dpkg -x of a linux-image deb)")
 		kver      = fs.String("kver", "", "kernel release, when --kernel-dir holds several")
 		initBin   = fs.String("init", "", "PID 1 binary (default: init next to this needle binary)")
-		needleBin = fs.String("needle", "", "needle CLI for the image (default: this binary)")
+		needleBin = fs.String("needle", "", "needle CLI for the image (default: this binary; \"none\" for none)")
 		busybox   = fs.String("busybox", "", "static busybox for the debug shell and core tools")
 		codec     = fs.String("compress", "zstd", "compression: zstd, xz (CRC32 check), gzip or none")
 		out       = fs.String("out", "out/needle.cpio.zst", "output `FILE`")
@@ -61,8 +61,11 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if spec.Init == "" {
 		spec.Init = filepath.Join(filepath.Dir(self), "init")
 	}
-	if spec.Needle == "" {
+	switch spec.Needle {
+	case "":
 		spec.Needle = self
+	case "none":
+		spec.Needle = ""
 	}
 	if spec.Busybox != "" {
 		if spec.Applets, err = initramfs.BusyboxApplets(spec.Busybox); err != nil {
