@@ -45,6 +45,7 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	)
 	fs.Var(&hardware, "hardware", "inventory JSON `FILE` (needle inventory --json); PCI drivers are narrowed to what these boxes need (repeatable)")
 	fs.Var(&tools, "tool", "ELF program `SRC[:DEST]` added with its shared libraries (repeatable)")
+	fs.Var(&tools, "vendor-tool", "a RAID vendor tool `PATH[:DEST]` (sas2ircu, storcli, …), same as --tool: installed in /bin with its shared libraries")
 	fs.Var(&files, "file", "plain file `SRC:DEST` (repeatable)")
 	fs.Var(&mods, "module", "kernel module `NAME` (or path under lib/modules/KVER) to include (repeatable)")
 	if err := fs.Parse(args); err != nil {
