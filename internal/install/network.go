@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/needle-boot/needle/hwdb"
 	"github.com/needle-boot/needle/internal/network"
 	"github.com/needle-boot/needle/internal/report"
 )
@@ -43,6 +45,11 @@ func (m *Machine) bringUpNetwork(ctx context.Context) error {
 	for _, l := range strings.Split(strings.TrimRight(info.Summary(), "\n"), "\n") {
 		m.Report.Infof("network", "%s", l)
 	}
+	if m.Config.HWDB != "" {
+		if err := m.fetchHWDB(ctx); err != nil {
+			return err
+		}
+	}
 	if m.Config.Report != "" {
 		url, err := m.expand(m.Config.Report)
 		if err != nil {
@@ -66,4 +73,32 @@ func (m *Machine) Finish() {
 	if m.Network != nil {
 		m.Network.Close()
 	}
+}
+
+// fetchHWDB adds the rules of needle.hwdb=URL to the hwdb. They come after
+// coldplug (the network needs its drivers first), so they choose RAID tools
+// and diagnoses; drivers already loaded stay.
+func (m *Machine) fetchHWDB(ctx context.Context) error {
+	url, err := m.expand(m.Config.HWDB)
+	if err != nil {
+		return fmt.Errorf("needle.hwdb: %w", err)
+	}
+	b, err := m.fetcher().Get(ctx, url)
+	if err != nil {
+		return fmt.Errorf("needle.hwdb: %w", err)
+	}
+	dir := m.run("hwdb.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "needle.hwdb.yaml"), b, 0o644); err != nil {
+		return err
+	}
+	db, err := m.hwdbDB(hwdb.Dir(dir))
+	if err != nil {
+		return fmt.Errorf("needle.hwdb=%s: %w", url, err)
+	}
+	m.HWDB = db
+	m.Report.Infof("network", "hwdb rules from %s added (RAID tools, diagnoses; loaded drivers stay)", url)
+	return nil
 }
