@@ -17,7 +17,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"build", "build the initramfs (and copy the kernel) for netboot, USB and ISO", runBuild},
-		{"demo", "boot the built image in QEMU on this terminal", runDemo},
+		{"demo", "a full install in QEMU on this terminal: needle, then the installed Debian's login prompt (--boot-only: needle alone)", runDemo},
 		{"install", "run the install sequence by hand (debug shell): needle install [--from STAGE] [--to STAGE] [--list]", runInstall},
 		{"version", "print the version", runVersion},
 		{"plan", "check a plan against an inventory (dry run), sign it, make keys: needle plan check|sign|keygen", runPlan},
