@@ -428,7 +428,7 @@ func TestNetnsLeaseApplied(t *testing.T) {
 	var hn hostnames
 	cfg := clientConfig(t, cli, &hn)
 	cfg.SysfsRoot = fakeSysfs(t, []string{"c0"}, "lo", "c9")
-	cfg.V6Timeout = 2500 * time.Millisecond // long enough for link-local DAD (1s)
+	cfg.V6Timeout = 10 * time.Second // link-local DAD takes 1 s, much longer in a loaded TCG guest
 	st, err := upT(t, cfg)
 	if err != nil {
 		t.Fatalf("Up: %v", err)

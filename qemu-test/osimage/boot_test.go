@@ -67,7 +67,7 @@ func TestBoot(t *testing.T) {
 				Name: "osimage-" + tc.name, Kernel: im.Vmlinuz, Initrd: im.Initrd,
 				Append: tc.append, MemoryMB: 1024, Args: tc.args,
 			})
-			m := vm.Expect(`NEEDLE-INSTALLED hostname=(\S+) marker=(\S+) md=(\S+) root=(\S+) kernel=(\S+)`, 6*time.Minute)
+			m := vm.Expect(`NEEDLE-INSTALLED hostname=(\S+) marker=(\S+) md=(\S+) root=(\S+) kernel=(\S+)\s`, 6*time.Minute)
 			t.Logf("marker line after %s: %q", time.Since(vm.Started).Round(time.Second), m[0])
 			want := []string{"debian", "none", "none", tc.root, im.Kernel}
 			for i, w := range want {
@@ -151,7 +151,7 @@ func TestBootMD(t *testing.T) {
 			Append: "root=UUID=" + im.UUID + " ro", MemoryMB: 1024,
 			Disks: []qemutest.Disk{{File: members[0]}, {File: members[1]}},
 		})
-		m := vm.Expect(`NEEDLE-INSTALLED hostname=(\S+) marker=(\S+) md=(\S+) root=(\S+)`, 6*time.Minute)
+		m := vm.Expect(`NEEDLE-INSTALLED hostname=(\S+) marker=(\S+) md=(\S+) root=(\S+)\s`, 6*time.Minute)
 		t.Logf("marker line after %s: %q", time.Since(vm.Started).Round(time.Second), m[0])
 		if !regexp.MustCompile(`^md\d+:active:raid1$`).MatchString(m[3]) {
 			t.Errorf("md = %q, want one active raid1 array", m[3])
