@@ -129,8 +129,12 @@ func (e *raidEnv) load(stderr io.Writer) error {
 	return nil
 }
 
+func (e *raidEnv) runner() raid.Runner {
+	return raid.ExecRunner{Timeout: e.timeout, Log: e.log}
+}
+
 func (e *raidEnv) driver(tool string) (raid.Driver, error) {
-	return raid.NewDriver(tool, e.binary, raid.ExecRunner{Timeout: e.timeout, Log: e.log})
+	return raid.NewDriver(tool, e.binary, e.runner())
 }
 
 // toolFor is the tool the hwdb names for the PCI device at addr.
@@ -280,36 +284,32 @@ func runRaidApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, err := plan.Validate(p, env.inv, plan.Options{Tools: have, ToolFor: env.toolFor}); err != nil {
 		return fmt.Errorf("raid apply: the plan does not fit this machine, nothing was touched: %w", err)
 	}
-	var applied []*raid.Applied
-	for _, entry := range p.RAID {
-		tool := entry.Controller.Tool
-		if tool == "" {
-			for _, dev := range env.inv.PCI {
-				if dev.Addr == entry.Controller.PCI {
-					tool = env.toolFor(dev)
-				}
+	toolFor := func(pci string) string {
+		tool := ""
+		for _, dev := range env.inv.PCI {
+			if dev.Addr == pci {
+				tool = env.toolFor(dev)
 			}
 		}
-		d, err := env.driver(tool)
-		if err != nil {
-			return fmt.Errorf("raid apply: %w", err)
-		}
-		res, err := raid.Apply(ctx, d, entry, raid.ApplyOptions{DryRun: *dry, Out: stdout, Log: env.log, Diagnose: env.diagnoser().Diagnose})
-		if err != nil {
-			var ce *raid.CrashError
-			if errors.As(err, &ce) {
-				fmt.Fprint(stderr, ce.Report())
+		return tool
+	}
+	applied, err := raid.ApplyPlan(ctx, p.RAID, toolFor, env.runner(), raid.PlanOptions{
+		ApplyOptions: raid.ApplyOptions{DryRun: *dry, Out: stdout, Log: env.log, Diagnose: env.diagnoser().Diagnose},
+		Binary:       env.binary,
+		Crashed:      func(ce *raid.CrashError) { fmt.Fprint(stderr, ce.Report()) },
+		Done: func(res *raid.Applied) {
+			if *dry {
+				return
 			}
-			return fmt.Errorf("raid apply: %w", err)
-		}
-		if !*dry {
 			for _, a := range res.Actions {
 				if a.Kind == raid.Keep {
 					fmt.Fprintf(stdout, "%s\n", a)
 				}
 			}
-		}
-		applied = append(applied, res)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("raid apply: %w", err)
 	}
 	if *dry {
 		return nil

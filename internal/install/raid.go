@@ -70,43 +70,35 @@ func (m *Machine) applyRAID(ctx context.Context) error {
 	}
 	runner := raid.ExecRunner{Log: log, Hold: m.Hold}
 	diag := raid.Diagnoser{SysRoot: m.Root.Sys, Inventory: m.Inventory, DB: m.HWDB, Overlays: m.overlaysLoaded()}
+	toolFor := func(pci string) string {
+		tool := ""
+		for _, dev := range m.Inventory.PCI {
+			if dev.Addr == pci {
+				tool = m.toolFor(dev)
+			}
+		}
+		return tool
+	}
+	applied, err := raid.ApplyPlan(ctx, m.Plan.RAID, toolFor, runner, raid.PlanOptions{
+		ApplyOptions: raid.ApplyOptions{Out: &reportLines{m: m}, Log: log, Diagnose: diag.Diagnose},
+		Crashed: func(ce *raid.CrashError) {
+			for _, l := range strings.Split(strings.TrimRight(ce.Report(), "\n"), "\n") {
+				m.Report.Warnf("raid", "%s", l)
+			}
+		},
+	})
+	if errors.Is(err, raid.ErrNoTool) {
+		return fmt.Errorf("%s: %w", m.Plan.File, err)
+	}
+	if err != nil {
+		return err
+	}
 	type want struct {
 		ctrl string
 		vol  raid.Volume
 	}
 	var vols = map[string]want{}
-	for _, entry := range m.Plan.RAID {
-		tool := entry.Controller.Tool
-		if tool == "" {
-			for _, dev := range m.Inventory.PCI {
-				if dev.Addr == entry.Controller.PCI {
-					tool = m.toolFor(dev)
-				}
-			}
-		}
-		if tool == "" {
-			return fmt.Errorf("%s: raid controller %s: no tool named and no hwdb rule names one", m.Plan.File, entry.Controller.PCI)
-		}
-		d, err := raid.NewDriver(tool, "", runner)
-		if err != nil {
-			return err
-		}
-		var out bytes.Buffer
-		res, err := raid.Apply(ctx, d, entry, raid.ApplyOptions{Out: &out, Log: log, Diagnose: diag.Diagnose})
-		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-			if l != "" {
-				m.Report.Infof("raid", "%s", l)
-			}
-		}
-		if err != nil {
-			var ce *raid.CrashError
-			if errors.As(err, &ce) {
-				for _, l := range strings.Split(strings.TrimRight(ce.Report(), "\n"), "\n") {
-					m.Report.Warnf("raid", "%s", l)
-				}
-			}
-			return err
-		}
+	for _, res := range applied {
 		for name, v := range res.Volumes {
 			vols[name] = want{ctrl: res.Controller.PCIAddress, vol: v}
 		}
@@ -147,5 +139,26 @@ func (m *Machine) applyRAID(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// reportLines logs each line written to it as a raid event: the actions
+// an apply prints as it runs them.
+type reportLines struct {
+	m   *Machine
+	buf []byte
+}
+
+func (w *reportLines) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		if l := string(w.buf[:i]); l != "" {
+			w.m.Report.Infof("raid", "%s", l)
+		}
+		w.buf = w.buf[i+1:]
 	}
 }

@@ -2,9 +2,11 @@ package raid
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/needle-boot/needle/internal/plan"
@@ -142,16 +144,103 @@ func Apply(ctx context.Context, d Driver, entry plan.RAID, opt ApplyOptions) (*A
 		return res, diag(fmt.Errorf("raid: read back after apply: %w", err), pci)
 	}
 	res.After = after
-	if err := Verify(after, entry.Volumes, ctl.Index); err != nil {
+	want := entry.Volumes
+	if !VolumeNames(d.Tool()) {
+		want = withActionMembers(want, res.Actions, before)
+	}
+	if err := Verify(after, want, ctl.Index); err != nil {
 		return res, fmt.Errorf("raid: verify after apply: %w", err)
 	}
 	res.Volumes = map[string]Volume{}
-	for _, w := range entry.Volumes {
-		for _, v := range after.Volumes {
-			if v.Controller == ctl.Index && v.Name == w.Name {
-				res.Volumes[w.Name] = v
-			}
+	var vols []Volume
+	for _, v := range after.Volumes {
+		if v.Controller == ctl.Index {
+			vols = append(vols, v)
+		}
+	}
+	want, _ = resolveMembers(after.Disks, ctl.Index, want)
+	used := map[string]bool{}
+	for _, w := range want {
+		if v := counterpart(vols, w, VolumeNames(d.Tool()), used); v != nil {
+			used[v.ID] = true
+			res.Volumes[w.Name] = *v
 		}
 	}
 	return res, nil
+}
+
+// withActionMembers gives each wanted volume the members apply created it
+// on or found it with, so a tool that stores no names finds exactly that
+// volume when it reads the state back.
+func withActionMembers(want []plan.Volume, acts []Action, before *Result) []plan.Volume {
+	out := slices.Clone(want)
+	for i, w := range out {
+		for _, a := range acts {
+			if a.Volume != w.Name {
+				continue
+			}
+			switch a.Kind {
+			case Create:
+				out[i].Members, out[i].Count = a.Spec.Members, 0
+			case Keep:
+				for _, v := range before.Volumes {
+					if v.Controller == a.Controller && v.ID == a.VolumeID && v.Members != nil {
+						out[i].Members, out[i].Count = v.Members, 0
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ErrNoTool: a plan's raid entry names no tool and the hwdb names none for
+// its controller.
+var ErrNoTool = errors.New("no tool named and no hwdb rule names one")
+
+// PlanOptions tune ApplyPlan.
+type PlanOptions struct {
+	ApplyOptions
+	// Binary is the program run for every tool; empty means each tool's
+	// own name, found in PATH (NewDriver).
+	Binary string
+	// Crashed, when set, receives the diagnosis of a tool that crashed or
+	// hung, before ApplyPlan returns the error carrying it.
+	Crashed func(*CrashError)
+	// Done, when set, is called after each raid entry applied.
+	Done func(*Applied)
+}
+
+// ApplyPlan applies every raid entry of a plan in order, each through the
+// driver of its tool: the entry's own, else toolFor(pci) (the hwdb's
+// choice for the controller at that PCI address). It stops at the first
+// entry that fails and returns what was applied until then.
+func ApplyPlan(ctx context.Context, entries []plan.RAID, toolFor func(pci string) string, r Runner, opt PlanOptions) ([]*Applied, error) {
+	var done []*Applied
+	for _, entry := range entries {
+		tool := entry.Controller.Tool
+		if tool == "" && toolFor != nil && entry.Controller.PCI != "" {
+			tool = toolFor(entry.Controller.PCI)
+		}
+		if tool == "" {
+			return done, fmt.Errorf("raid controller %s: %w", entry.Controller.PCI, ErrNoTool)
+		}
+		d, err := NewDriver(tool, opt.Binary, r)
+		if err != nil {
+			return done, err
+		}
+		res, err := Apply(ctx, d, entry, opt.ApplyOptions)
+		if err != nil {
+			var ce *CrashError
+			if opt.Crashed != nil && errors.As(err, &ce) {
+				opt.Crashed(ce)
+			}
+			return done, err
+		}
+		if opt.Done != nil {
+			opt.Done(res)
+		}
+		done = append(done, res)
+	}
+	return done, nil
 }

@@ -29,6 +29,12 @@ func TestMain(m *testing.M) {
 		os.Exit(fake.SAS2IRCU(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 	case "storcli":
 		os.Exit(fake.Storcli(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	case "arcconf":
+		os.Exit(fake.Arcconf(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	case "tw_cli":
+		os.Exit(fake.Twcli(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	case "ssacli":
+		os.Exit(fake.Ssacli(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 	}
 	flag.Parse()
 	os.Exit(m.Run())
@@ -391,8 +397,8 @@ func TestQuoteArgv(t *testing.T) {
 	}
 }
 
-// TestRecorder: the read-only drivers run the expected commands and read
-// recorded outputs.
+// TestRecorder: the arcconf, tw_cli and ssacli drivers run the expected
+// commands and read recorded outputs.
 func TestRecorder(t *testing.T) {
 	read := func(p string) []byte {
 		b, err := os.ReadFile(filepath.Join("testdata", p))
@@ -412,17 +418,22 @@ func TestRecorder(t *testing.T) {
 	if len(st.Volumes) != 2 || st.Command != "state" {
 		t.Errorf("ssacli state: %d volumes, command %q", len(st.Volumes), st.Command)
 	}
-	if err := d.Create(context.Background(), 0, VolumeSpec{}); !errors.Is(err, ErrReadOnly) {
-		t.Errorf("ssacli create: %v, want ErrReadOnly", err)
+	// A volume ssacli cannot make is refused before anything runs.
+	if err := d.Create(context.Background(), 2, VolumeSpec{Level: "raid1e", Members: []string{"5I:1:1", "5I:1:2", "5I:1:3"}}); err == nil || !strings.Contains(err.Error(), `level "raid1e" not supported`) {
+		t.Errorf("ssacli create raid1e: %v, want a refusal naming the level", err)
 	}
 	if want := []string{"ssacli ctrl all show config detail"}; !cmp.Equal(want, r.Calls()) {
 		t.Errorf("calls (-want +got):\n%s", cmp.Diff(want, r.Calls()))
 	}
 
-	// tw_cli: the controller table, then /c0 show.
+	// tw_cli: the controller table, then /c0 show, then each unit's name
+	// ("/cx/ux show name" as the CLI Guide 10.2 prints it; u1 has none).
 	r = &Recorder{Replies: map[string]Reply{
-		"tw_cli info":     {Stdout: read("tw_cli/rotek-9750-4i-show.txt")},
-		"tw_cli /c0 show": {Stdout: read("tw_cli/rotek-9750-4i-c0-show-3single.txt")},
+		"tw_cli info":             {Stdout: read("tw_cli/rotek-9750-4i-show.txt")},
+		"tw_cli /c0 show":         {Stdout: read("tw_cli/rotek-9750-4i-c0-show-3single.txt")},
+		"tw_cli /c0/u0 show name": {Stdout: []byte("/c0/u0 name = os\n")},
+		"tw_cli /c0/u1 show name": {Stdout: []byte("/c0/u1 name = \n")},
+		"tw_cli /c0/u2 show name": {Stdout: []byte("/c0/u2 name = data\n")},
 	}}
 	d, _ = NewDriver("tw_cli", "", r)
 	st, err = d.State(context.Background())
@@ -431,6 +442,8 @@ func TestRecorder(t *testing.T) {
 	}
 	if len(st.Controllers) != 1 || st.Controllers[0].Model != "9750-4i" || len(st.Volumes) != 3 {
 		t.Errorf("tw_cli state: controllers %+v, %d volumes", st.Controllers, len(st.Volumes))
+	} else if names := []string{st.Volumes[0].Name, st.Volumes[1].Name, st.Volumes[2].Name}; !cmp.Equal(names, []string{"os", "", "data"}) {
+		t.Errorf("tw_cli unit names %q, want os, \"\", data", names)
 	}
 
 	// arcconf: a LIST cut short stops the read with ErrTruncated, before

@@ -31,6 +31,9 @@ func arcconfParsers() []parser {
 			l := p.lines
 			return containsFold(l, "Creating logical device")
 		}, parse: parseArcconfCreate},
+		{command: "delete", detect: func(p *parseCtx) bool {
+			return arcconfDeleting(p.lines) != ""
+		}, parse: parseArcconfDelete},
 		{command: "list", detect: func(p *parseCtx) bool {
 			l := p.lines
 			return containsFold(l, "Controller ID") && containsFold(l, "Controller information")
@@ -156,6 +159,9 @@ func parseArcconfConfig(p *parseCtx) (*Result, error) {
 				}
 			}
 		case "logical device information":
+			if cur == nil && strings.EqualFold(t, "No logical devices configured") {
+				continue // a controller without logical devices
+			}
 			if m := arcLDHeader.FindStringSubmatch(t); m != nil {
 				cur = newArcBlock(ln)
 				cur.kv["#"] = m[1]
@@ -449,6 +455,30 @@ func parseArcconfCreate(p *parseCtx) (*Result, error) {
 		}
 	}
 	return r, nil
+}
+
+// arcconfDeleting finds DELETE's report line, "Deleting: logical device N
+// ("name")"; "" when there is none.
+func arcconfDeleting(lines []string) string {
+	for _, l := range lines {
+		if t := strings.TrimSpace(l); strings.HasPrefix(strings.ToLower(t), "deleting: logical device") {
+			return t
+		}
+	}
+	return ""
+}
+
+// parseArcconfDelete reads "DELETE n LOGICALDRIVE m noprompt".
+func parseArcconfDelete(p *parseCtx) (*Result, error) {
+	body, _, err := arcconfBody(p)
+	if err != nil {
+		return nil, err
+	}
+	msg := arcconfDeleting(body)
+	if msg == "" {
+		return nil, p.errf(ErrMalformed, 0, "no 'Deleting: logical device N' line")
+	}
+	return &Result{Controllers: []Controller{{}}, Message: msg}, nil
 }
 
 var arcListRow = regexp.MustCompile(`^Controller (\d+):\s*:\s*(.*)$`)

@@ -99,13 +99,14 @@ func sizeClose(have, want uint64) bool {
 	return d <= SizeTolerance(want)
 }
 
-// compareVolume lists how an existing volume differs from a wanted one.
-func compareVolume(w plan.Volume, have Volume) []FieldDiff {
+// compareVolume lists how an existing volume differs from a wanted one;
+// named is false for a tool that stores no names (VolumeNames).
+func compareVolume(w plan.Volume, have Volume, named bool) []FieldDiff {
 	var out []FieldDiff
 	if wl := normLevel(w.Level); wl != have.Level {
 		out = append(out, FieldDiff{"level", wl, have.Level})
 	}
-	if w.Name != have.Name {
+	if named && w.Name != have.Name {
 		out = append(out, FieldDiff{"name", strconv.Quote(w.Name), strconv.Quote(have.Name)})
 	}
 	switch {
@@ -168,20 +169,107 @@ func locLess(a, b string) bool {
 	return a < b
 }
 
+// resolveMembers turns the plan's members into the tool's Locations: a
+// member that is no disk's Location but exactly one disk's Slot (the
+// enclosure:slot a tw_cli or ssacli disk also has) becomes that disk's
+// Location. Members that match nothing are left for Plan to report; bad
+// holds the volumes (by index) with a member that matches several disks.
+func resolveMembers(disks []PhysicalDisk, ctrl int, want []plan.Volume) (out []plan.Volume, bad map[int]error) {
+	loc := map[string]bool{}
+	slot := map[string][]string{}
+	for _, d := range disks {
+		if d.Controller != ctrl {
+			continue
+		}
+		loc[d.Location] = true
+		if d.Slot != "" {
+			slot[d.Slot] = append(slot[d.Slot], d.Location)
+		}
+	}
+	out = slices.Clone(want)
+	bad = map[int]error{}
+	for i, w := range out {
+		if len(w.Members) == 0 {
+			continue
+		}
+		ms := slices.Clone(w.Members)
+		var amb []string
+		for j, m := range ms {
+			switch l := slot[m]; {
+			case loc[m] || len(l) == 0:
+			case len(l) == 1:
+				ms[j] = l[0]
+			default:
+				amb = append(amb, fmt.Sprintf("member %s is the enclosure:slot of %d disks (%s)", m, len(l), strings.Join(l, ", ")))
+			}
+		}
+		if amb != nil {
+			bad[i] = fmt.Errorf("%s: %s: name them by the tool's own address", volWhere(w), strings.Join(amb, "; "))
+		}
+		out[i].Members = ms
+	}
+	return out, bad
+}
+
+func volWhere(w plan.Volume) string {
+	s := fmt.Sprintf("raid volume %q", w.Name)
+	if w.Pos.Line > 0 {
+		s += fmt.Sprintf(" (plan line %d)", w.Pos.Line)
+	}
+	return s
+}
+
+// counterpart finds the existing volume a wanted one stands for among
+// vols (one controller's), skipping those already used: the volume of the
+// same name; else the one with exactly the wanted members; else, on a
+// tool that stores no names, one of the wanted level, disk count and size.
+func counterpart(vols []Volume, w plan.Volume, named bool, used map[string]bool) *Volume {
+	for i := range vols {
+		if named && vols[i].Name == w.Name && w.Name != "" && !used[vols[i].ID] {
+			return &vols[i]
+		}
+	}
+	if len(w.Members) > 0 {
+		for i := range vols {
+			if !used[vols[i].ID] && sameSet(vols[i].Members, w.Members) {
+				return &vols[i]
+			}
+		}
+		return nil
+	}
+	if named || w.Count == 0 {
+		return nil
+	}
+	for i := range vols {
+		v := &vols[i]
+		size := wantSize(w)
+		if !used[v.ID] && v.Members != nil && v.Level == normLevel(w.Level) && len(v.Members)+v.MissingMembers == w.Count && (size == 0 || sizeClose(v.SizeBytes, size)) {
+			return v
+		}
+	}
+	return nil
+}
+
 // Plan computes what to do on controller ctrl so that it carries the
 // wanted volumes, from its current state. It is pure: nothing runs.
 //
-// A wanted volume's counterpart is the existing volume of the same name,
-// else (members given) the one with exactly those members. A counterpart
-// that matches level, name, members (or member count) and size is kept; a
-// different one is deleted and created again only when the plan says
-// recreate, otherwise Plan fails with a *MismatchError showing each
-// differing field. Volumes the plan does not name are never touched, and a
-// wanted member that belongs to one of them is an error. A count picks
-// that many free (ready, unclaimed) disks of one size and media, the
-// smallest such group that holds enough, lowest slots first. All deletes
-// come before all creates.
+// Members are the tool's disk Locations, or the enclosure:slot a disk
+// also has (resolveMembers). A wanted volume's counterpart is the existing
+// volume of the same name, else (members given) the one with exactly those
+// members; a tool that stores no names (ssacli, see VolumeNames) matches
+// by members only, or for a count by level, disk count and size. A
+// counterpart that matches level, name, members (or member count) and
+// size is kept; a different one is deleted and created again only when
+// the plan says recreate, otherwise Plan fails with a *MismatchError
+// showing each differing field. Volumes the plan does not name are never
+// touched, and a wanted member that belongs to one of them is an error.
+// A count picks that many free (ready, unclaimed) disks of one size and
+// media, the smallest such group that holds enough, lowest slots first.
+// All deletes come before all creates.
 func Plan(current *Result, want []plan.Volume, ctrl int) ([]Action, error) {
+	named := VolumeNames(current.Tool)
+	want, bad := resolveMembers(current.Disks, ctrl, want)
+	var errs []error
 	disks := map[string]PhysicalDisk{}
 	var order []string
 	for _, d := range current.Disks {
@@ -215,31 +303,17 @@ func Plan(current *Result, want []plan.Volume, ctrl int) ([]Action, error) {
 	used := map[string]bool{} // counterparts already matched
 	claimed := map[string]string{}
 	var deletes, creates, keeps []Action
-	var errs []error
 
-	for _, w := range want {
-		where := fmt.Sprintf("raid volume %q", w.Name)
-		if w.Pos.Line > 0 {
-			where += fmt.Sprintf(" (plan line %d)", w.Pos.Line)
+	for i, w := range want {
+		if err := bad[i]; err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		var cp *Volume
-		for i := range vols {
-			if vols[i].Name == w.Name && w.Name != "" && !used[vols[i].ID] {
-				cp = &vols[i]
-				break
-			}
-		}
-		if cp == nil && len(w.Members) > 0 {
-			for i := range vols {
-				if !used[vols[i].ID] && sameSet(vols[i].Members, w.Members) {
-					cp = &vols[i]
-					break
-				}
-			}
-		}
+		where := volWhere(w)
+		cp := counterpart(vols, w, named, used)
 		if cp != nil {
 			used[cp.ID] = true
-			diffs := compareVolume(w, *cp)
+			diffs := compareVolume(w, *cp, named)
 			if len(diffs) == 0 {
 				for _, m := range cp.Members {
 					claimed[m] = w.Name
@@ -247,6 +321,9 @@ func Plan(current *Result, want []plan.Volume, ctrl int) ([]Action, error) {
 				reason := "exists as planned"
 				if cp.State != VolumeOptimal {
 					reason += ", state " + cp.State
+				}
+				if !named {
+					reason += fmt.Sprintf("; %s stores no volume names, so it is found by its disks", current.Tool)
 				}
 				keeps = append(keeps, Action{Kind: Keep, Controller: ctrl, Volume: w.Name, VolumeID: cp.ID, Reason: reason})
 				continue
@@ -396,28 +473,36 @@ func capacity(level string, n int, s uint64) (uint64, bool) {
 }
 
 // Verify checks, after an apply, that each wanted volume exists on
-// controller ctrl as planned and is usable.
+// controller ctrl as planned and is usable. On a tool that stores no
+// names the volume is found by its members (Apply passes the members it
+// created or kept), or for a count by its shape.
 func Verify(after *Result, want []plan.Volume, ctrl int) error {
+	named := VolumeNames(after.Tool)
+	want, bad := resolveMembers(after.Disks, ctrl, want)
 	var errs []error
-	for _, w := range want {
-		var got *Volume
-		for i := range after.Volumes {
-			if v := &after.Volumes[i]; v.Controller == ctrl && v.Name == w.Name {
-				got = v
-				break
-			}
+	var vols []Volume
+	for _, v := range after.Volumes {
+		if v.Controller == ctrl {
+			vols = append(vols, v)
 		}
+	}
+	used := map[string]bool{}
+	for i, w := range want {
+		if err := bad[i]; err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		got := counterpart(vols, w, named, used)
 		if got == nil {
 			var have []string
-			for _, v := range after.Volumes {
-				if v.Controller == ctrl {
-					have = append(have, fmt.Sprintf("%s %q", v.ID, v.Name))
-				}
+			for _, v := range vols {
+				have = append(have, fmt.Sprintf("%s %q", v.ID, v.Name))
 			}
 			errs = append(errs, fmt.Errorf("raid volume %q: not on controller %d after apply (volumes there: %s)", w.Name, ctrl, strings.Join(have, ", ")))
 			continue
 		}
-		if d := compareVolume(w, *got); len(d) > 0 {
+		used[got.ID] = true
+		if d := compareVolume(w, *got, named); len(d) > 0 {
 			errs = append(errs, fmt.Errorf("raid volume %q: volume %s read back differs from the plan: %v", w.Name, got.ID, d))
 			continue
 		}

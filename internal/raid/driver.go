@@ -26,10 +26,6 @@ type Driver interface {
 	Binary() string
 }
 
-// ErrReadOnly: needle reads this tool's state but does not change its
-// configuration yet.
-var ErrReadOnly = errors.New("configuration changes through this tool are not implemented (read-only driver)")
-
 // ControllerError is a failure while talking to one controller; it names
 // the controller as far as the tool told (a crash diagnosis needs it).
 type ControllerError struct {
@@ -262,24 +258,29 @@ func (d storcli) Delete(ctx context.Context, ctrl int, id string) error {
 	return err
 }
 
-// readOnly is the create/delete half of the drivers that only read.
-type readOnly struct{ base }
-
-func (d readOnly) CreateArgs(int, VolumeSpec) ([]string, error) {
-	return nil, fmt.Errorf("%s: %w", d.tool, ErrReadOnly)
-}
-func (d readOnly) DeleteArgs(int, string) ([]string, error) {
-	return nil, fmt.Errorf("%s: %w", d.tool, ErrReadOnly)
-}
-func (d readOnly) Create(context.Context, int, VolumeSpec) error {
-	return fmt.Errorf("%s: %w", d.tool, ErrReadOnly)
-}
-func (d readOnly) Delete(context.Context, int, string) error {
-	return fmt.Errorf("%s: %w", d.tool, ErrReadOnly)
+// change runs a create or delete that prints nothing when it works
+// (ssacli), so there is no output to parse: an "Error: …" it prints
+// instead becomes the ToolError, joined with the RunError of its exit
+// status; other text (a warning) is not an error by itself.
+func (b base) change(ctx context.Context, args ...string) error {
+	out, err := b.r.Run(ctx, b.bin, args...)
+	var re *RunError
+	if errors.As(err, &re) && (re.Crashed() || re.Err != nil && re.ExitCode < 0) {
+		return err
+	}
+	var te *ToolError
+	if _, perr := Parse(b.tool, "", out); errors.As(perr, &te) {
+		if err != nil {
+			return fmt.Errorf("%w (%w)", te, err)
+		}
+		return te
+	}
+	return err
 }
 
 // arcconf (Adaptec/Microsemi): "LIST", then "GETCONFIG <n> AL" per
-// controller. Read-only for now.
+// controller; CREATE and DELETE a LOGICALDRIVE (argv.go). Its controller
+// numbers start at 1, and the model keeps them as they are.
 type arcconf struct{ base }
 
 func (d arcconf) State(ctx context.Context) (*Result, error) {
@@ -301,18 +302,36 @@ func (d arcconf) State(ctx context.Context) (*Result, error) {
 	return st, Check(st)
 }
 
-func (d arcconf) CreateArgs(c int, v VolumeSpec) ([]string, error) {
-	return readOnly(d).CreateArgs(c, v)
-}
-func (d arcconf) DeleteArgs(c int, id string) ([]string, error) { return readOnly(d).DeleteArgs(c, id) }
-func (d arcconf) Create(ctx context.Context, c int, v VolumeSpec) error {
-	return readOnly(d).Create(ctx, c, v)
-}
-func (d arcconf) Delete(ctx context.Context, c int, id string) error {
-	return readOnly(d).Delete(ctx, c, id)
+func (d arcconf) CreateArgs(ctrl int, v VolumeSpec) ([]string, error) {
+	v.Controller = ctrl
+	return ArcconfCreateArgs(v)
 }
 
-// twcli (3ware): "info", then "/cN show" per controller. Read-only.
+func (d arcconf) DeleteArgs(ctrl int, id string) ([]string, error) {
+	return ArcconfDeleteArgs(ctrl, id)
+}
+
+func (d arcconf) Create(ctx context.Context, ctrl int, v VolumeSpec) error {
+	args, err := d.CreateArgs(ctrl, v)
+	if err != nil {
+		return err
+	}
+	_, err = d.call(ctx, "create", args...)
+	return err
+}
+
+func (d arcconf) Delete(ctx context.Context, ctrl int, id string) error {
+	args, err := d.DeleteArgs(ctrl, id)
+	if err != nil {
+		return err
+	}
+	_, err = d.call(ctx, "delete", args...)
+	return err
+}
+
+// twcli (3ware): "info", then "/cN show" per controller and "/cN/uM show
+// name" per unit (the unit table has no name column); "/cN add" and
+// "/cN/uM del quiet" (argv.go).
 type twcli struct{ base }
 
 func (d twcli) State(ctx context.Context) (*Result, error) {
@@ -329,22 +348,53 @@ func (d twcli) State(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, ctrlErr(d.tool, c, err)
 		}
+		for i, v := range det.Volumes {
+			named, err := d.call(ctx, "unit-name", fmt.Sprintf("/c%d/%s", c.Index, v.ID), "show", "name")
+			if err != nil {
+				return nil, ctrlErr(d.tool, c, err)
+			}
+			if len(named.Volumes) != 1 || named.Volumes[0].ID != v.ID {
+				return nil, ctrlErr(d.tool, c, fmt.Errorf("/c%d/%s show name answered for %+v", c.Index, v.ID, named.Volumes))
+			}
+			det.Volumes[i].Name = named.Volumes[0].Name
+		}
 		st.merge(c, det)
 	}
 	return st, Check(st)
 }
 
-func (d twcli) CreateArgs(c int, v VolumeSpec) ([]string, error) { return readOnly(d).CreateArgs(c, v) }
-func (d twcli) DeleteArgs(c int, id string) ([]string, error)    { return readOnly(d).DeleteArgs(c, id) }
-func (d twcli) Create(ctx context.Context, c int, v VolumeSpec) error {
-	return readOnly(d).Create(ctx, c, v)
+func (d twcli) CreateArgs(ctrl int, v VolumeSpec) ([]string, error) {
+	v.Controller = ctrl
+	return TwcliCreateArgs(v)
 }
-func (d twcli) Delete(ctx context.Context, c int, id string) error {
-	return readOnly(d).Delete(ctx, c, id)
+
+func (d twcli) DeleteArgs(ctrl int, id string) ([]string, error) {
+	return TwcliDeleteArgs(ctrl, id)
+}
+
+func (d twcli) Create(ctx context.Context, ctrl int, v VolumeSpec) error {
+	args, err := d.CreateArgs(ctrl, v)
+	if err != nil {
+		return err
+	}
+	_, err = d.call(ctx, "add", args...)
+	return err
+}
+
+func (d twcli) Delete(ctx context.Context, ctrl int, id string) error {
+	args, err := d.DeleteArgs(ctrl, id)
+	if err != nil {
+		return err
+	}
+	_, err = d.call(ctx, "del", args...)
+	return err
 }
 
 // ssacli (HPE Smart Array): one "ctrl all show config detail" covers every
-// controller. Read-only.
+// controller; "ctrl slot=S create type=ld …" and "ctrl slot=S ld N delete
+// forced" (argv.go), which print nothing when they work. Controllers are
+// addressed by slot, which is the model's Index for ssacli. ssacli stores
+// no volume name (see VolumeNames).
 type ssacli struct{ base }
 
 func (d ssacli) State(ctx context.Context) (*Result, error) {
@@ -360,13 +410,39 @@ func (d ssacli) State(ctx context.Context) (*Result, error) {
 	return all, nil
 }
 
-func (d ssacli) CreateArgs(c int, v VolumeSpec) ([]string, error) {
-	return readOnly(d).CreateArgs(c, v)
+func (d ssacli) CreateArgs(slot int, v VolumeSpec) ([]string, error) {
+	v.Controller = slot
+	return SsacliCreateArgs(v)
 }
-func (d ssacli) DeleteArgs(c int, id string) ([]string, error) { return readOnly(d).DeleteArgs(c, id) }
-func (d ssacli) Create(ctx context.Context, c int, v VolumeSpec) error {
-	return readOnly(d).Create(ctx, c, v)
+
+func (d ssacli) DeleteArgs(slot int, id string) ([]string, error) {
+	return SsacliDeleteArgs(slot, id)
 }
-func (d ssacli) Delete(ctx context.Context, c int, id string) error {
-	return readOnly(d).Delete(ctx, c, id)
+
+func (d ssacli) Create(ctx context.Context, slot int, v VolumeSpec) error {
+	args, err := d.CreateArgs(slot, v)
+	if err != nil {
+		return err
+	}
+	return d.change(ctx, args...)
+}
+
+func (d ssacli) Delete(ctx context.Context, slot int, id string) error {
+	args, err := d.DeleteArgs(slot, id)
+	if err != nil {
+		return err
+	}
+	return d.change(ctx, args...)
+}
+
+// VolumeNames reports whether tool stores a volume's name, which is how
+// apply finds a plan's volume again. ssacli's create takes no name (the
+// logical drive label is the firmware's), so for it apply tells volumes
+// apart by their members instead.
+func VolumeNames(tool string) bool {
+	switch tool {
+	case "ssacli", "hpssacli", "hpacucli":
+		return false
+	}
+	return true
 }

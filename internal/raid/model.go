@@ -13,10 +13,12 @@
 // On top of the parsers: a Runner (run.go) through which every tool call
 // goes, with a per-call timeout, the quoted argv logged and a *RunError
 // carrying exit status, signal and stderr; a Driver per tool (driver.go:
-// sas2ircu/sas3ircu and storcli/perccli read and write, arcconf, tw_cli and
-// ssacli read only); the idempotent apply (diff.go, apply.go: Plan is a
-// pure diff of the state against the plan's volumes, Apply runs it and
-// verifies the read-back); the diagnosis of a crashed or hung tool
+// sas2ircu/sas3ircu, storcli/perccli, arcconf, tw_cli and ssacli each read
+// the state and create and delete volumes, with argv built by the pure
+// functions of argv.go); the idempotent apply (diff.go, apply.go: Plan is
+// a pure diff of the state against the plan's volumes, Apply runs it and
+// verifies the read-back, ApplyPlan does so for a plan's whole raid
+// section); the diagnosis of a crashed or hung tool
 // (diag.go); the device nodes the tools open (devnodes.go); and the
 // mapping of a volume to its OS block device (volumedisk.go).
 package raid
@@ -77,10 +79,15 @@ type Controller struct {
 type PhysicalDisk struct {
 	Controller int `json:"controller"`
 	// Location is the tool's own address of the drive, the one its create
-	// commands take: "enclosure:slot" for sas2ircu, storcli and arcconf
-	// (":slot" when storcli shows no enclosure, "channel:id" for old SCSI
-	// arcconf), "port:box:bay" for ssacli, "pN" for tw_cli ports.
+	// commands take: "enclosure:slot" for sas2ircu and storcli (":slot"
+	// when storcli shows no enclosure), "channel:device" for arcconf (its
+	// "Reported Channel,Device"), "port:box:bay" for ssacli, "pN" for
+	// tw_cli ports.
 	Location string `json:"location"`
+	// Slot is "enclosure:slot", the form plans write members in, when the
+	// tool's own Location is another form and the output gives the
+	// enclosure: tw_cli's Encl-Slot column, ssacli's Box and Bay.
+	Slot string `json:"slot,omitempty"`
 	// SizeBytes is 0 when the tool does not print a usable size.
 	SizeBytes uint64 `json:"size_bytes"`
 	// Media is "hdd", "ssd" or "" when the output does not say.

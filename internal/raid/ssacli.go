@@ -152,7 +152,7 @@ func parseSsacli(p *parseCtx) (*Result, error) {
 		}
 		if m := ssaLDBlock.FindStringSubmatch(t); m != nil {
 			r.Volumes = append(r.Volumes, Volume{Controller: ctl, ID: m[1]})
-			cur = &block{kind: "ld", indent: in, line: ln, kv: map[string]string{}, vol: len(r.Volumes) - 1}
+			cur = &block{kind: "ld", indent: in, line: ln, kv: map[string]string{}, vol: len(r.Volumes) - 1, array: array}
 			ldBlocks = append(ldBlocks, cur)
 			continue
 		}
@@ -217,7 +217,7 @@ func parseSsacli(p *parseCtx) (*Result, error) {
 		v := &r.Volumes[b.vol]
 		v.Level = normLevel(b.kv["Fault Tolerance"])
 		v.RawState = b.kv["Status"]
-		n, ok := parseSize(strings.ReplaceAll(b.kv["Size"], " ", ""), decimalUnits)
+		n, ok := parseSize(strings.ReplaceAll(b.kv["Size"], " ", ""), binaryUnits)
 		if !ok || v.Level == "" {
 			return nil, p.errf(ErrMalformed, b.line, "logical drive %s: size %q, fault tolerance %q", v.ID, b.kv["Size"], b.kv["Fault Tolerance"])
 		}
@@ -233,13 +233,30 @@ func parseSsacli(p *parseCtx) (*Result, error) {
 		}
 		r.Disks = append(r.Disks, d)
 	}
+	// A logical drive that names no members (only mirror and parity
+	// groups list them) spans every data drive of its array: Smart Array
+	// carves each logical drive across the whole array.
+	for _, b := range ldBlocks {
+		v := &r.Volumes[b.vol]
+		if len(v.Members) > 0 {
+			continue
+		}
+		for _, pd := range pds {
+			if pd.array == b.array && b.array != "" && !strings.Contains(pd.kv["Drive Type"], "Spare") {
+				v.Members = append(v.Members, pd.id)
+			}
+		}
+	}
 	return r, nil
 }
 
-// ssaVolume reads "logicaldrive 1 (558.9 GB, RAID 1, OK)".
+// ssaVolume reads "logicaldrive 1 (558.9 GB, RAID 1, OK)". Logical drive
+// sizes are binary: that RAID 1 of two 600 GB (6e11-byte) drives is 558.9
+// GiB, and proliantutils creates "size=" GB×1024 and reads "50.0 GB" back
+// for 50 of its GB. Physical drive sizes are the decimal label.
 func ssaVolume(ctl int, id, size, level, status string) (Volume, error) {
 	v := Volume{Controller: ctl, ID: id, Level: normLevel(strings.TrimPrefix(level, "RAID ")), RawState: status}
-	n, ok := parseSize(strings.ReplaceAll(size, " ", ""), decimalUnits)
+	n, ok := parseSize(strings.ReplaceAll(size, " ", ""), binaryUnits)
 	if !ok {
 		return v, fmt.Errorf("logical drive %s: size %q", id, size)
 	}
@@ -285,6 +302,12 @@ func ssaDisk(p *parseCtx, ctl int, id, array string, kv map[string]string) (Phys
 	}
 	if port, box, bay := kv["Port"], kv["Box"], kv["Bay"]; port != "" && port+":"+box+":"+bay != id {
 		p.warnf("physicaldrive %s: its Port/Box/Bay say %s:%s:%s", id, port, box, bay)
+	}
+	// Box and bay are the enclosure and slot a plan names members by.
+	if box, bay := kv["Box"], kv["Bay"]; box != "" && bay != "" {
+		d.Slot = box + ":" + bay
+	} else if f := strings.Split(id, ":"); len(f) == 3 {
+		d.Slot = f[1] + ":" + f[2]
 	}
 	it := kv["Interface Type"]
 	switch {

@@ -14,6 +14,17 @@ import (
 
 func twcliParsers() []parser {
 	return []parser{
+		{command: "unit-name", detect: func(p *parseCtx) bool {
+			for _, l := range p.lines {
+				if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
+					return twUnitName.MatchString(t)
+				}
+			}
+			return false
+		}, parse: parseTwcliUnitName},
+		{command: "del", detect: func(p *parseCtx) bool {
+			return twDeleted(p.lines) != ""
+		}, parse: parseTwcliDel},
 		{command: "add", detect: func(p *parseCtx) bool {
 			return containsLine(p.lines, "Creating new unit on controller")
 		}, parse: parseTwcliAdd},
@@ -320,6 +331,9 @@ func twPort(kind string, row []string, ctl int) (PhysicalDisk, bool, error) {
 	} else {
 		d.Interface = strings.ToLower(row[5])
 		d.Model = strings.Join(row[8:], " ")
+		if m := twEnclSlot.FindStringSubmatch(row[7]); m != nil {
+			d.Slot = m[1] + ":" + m[2]
+		}
 	}
 	switch strings.ToUpper(d.RawState) {
 	case "OK", "VERIFYING", "INITIALIZING":
@@ -337,6 +351,54 @@ func twPort(kind string, row []string, ctl int) (PhysicalDisk, bool, error) {
 		return d, false, fmt.Errorf("port %s: unknown status %q", d.Location, d.RawState)
 	}
 	return d, true, nil
+}
+
+// twEnclSlot is the VPort table's Encl-Slot, "/c0/e1/slt3"; direct-attached
+// drives show "-".
+var twEnclSlot = regexp.MustCompile(`^/c\d+/e(\d+)/slt(\d+)$`)
+
+// twUnitName is "/cN/uM show name": "/c0/u5 name = Joe" (CLI Guide 10.2,
+// "/cx/ux show name"); a unit without a name prints nothing after "=".
+var twUnitName = regexp.MustCompile(`^/c(\d+)/(u\d+) name =\s*(.*)$`)
+
+func parseTwcliUnitName(p *parseCtx) (*Result, error) {
+	r := &Result{}
+	for i, l := range p.lines {
+		t := strings.TrimSpace(l)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		m := twUnitName.FindStringSubmatch(t)
+		if m == nil {
+			return nil, p.errf(ErrMalformed, i+1, "not a '/cN/uM name = NAME' line: %q", t)
+		}
+		n, _ := strconv.Atoi(m[1])
+		if len(r.Controllers) == 0 {
+			r.Controllers = []Controller{{Index: n}}
+		}
+		r.Volumes = append(r.Volumes, Volume{Controller: n, ID: m[2], Name: strings.TrimSpace(m[3]), State: VolumeUnknown})
+	}
+	return r, nil
+}
+
+// twDeleted finds "/cN/uM del quiet"'s report, "Deleting /c0/u1 ... Done."
+// (the legacy "maint deleteunit" prints "Deleting unit c4/u1 ...Done.");
+// "" when there is none.
+func twDeleted(lines []string) string {
+	for _, l := range lines {
+		if t := strings.TrimSpace(l); strings.HasPrefix(t, "Deleting ") && strings.Contains(t, "Done") {
+			return t
+		}
+	}
+	return ""
+}
+
+func parseTwcliDel(p *parseCtx) (*Result, error) {
+	msg := twDeleted(p.lines)
+	if msg == "" {
+		return nil, p.errf(ErrTruncated, 0, "no 'Deleting … Done.' line")
+	}
+	return &Result{Controllers: []Controller{{}}, Message: msg}, nil
 }
 
 var twNewUnit = regexp.MustCompile(`The new unit is /c(\d+)/(u\d+)`)

@@ -12,7 +12,10 @@
 //
 // Tests run it by re-executing their own binary (see fake_test.go); a QEMU
 // scenario builds the standalone binaries under cmd/ (CGO_ENABLED=0 gives
-// static ones for the ramdisk). The FAKE storcli (storcli.go) works alike.
+// static ones for the ramdisk). The FAKE storcli (storcli.go), arcconf
+// (arcconf.go), tw_cli (twcli.go) and ssacli (ssacli.go) work alike, each
+// modelled on its tool's recorded outputs and failing loudly on a command
+// line it does not expect.
 package fake
 
 import (
@@ -32,15 +35,16 @@ import (
 // Environment variables the fake reads.
 const (
 	// ToolEnv selects the fake in a re-executed test binary
-	// ("sas2ircu").
+	// ("sas2ircu", "storcli", "arcconf", "tw_cli", "ssacli").
 	ToolEnv = "NEEDLE_FAKE_TOOL"
-	// StateEnv names the JSON state file (default DefaultSAS2IRCUState or
-	// DefaultStorcliState); a missing file starts from the seed.
+	// StateEnv names the JSON state file (default the tool's
+	// Default…State, under /run); a missing file starts from the seed.
 	StateEnv = "NEEDLE_FAKE_STATE"
 	// SeedEnv holds a whole initial state as JSON, SeedFileEnv names a
 	// file holding one: the state a missing state file starts from, so a
 	// QEMU image can carry its pretend controller. Without either the
-	// fake starts from DefaultState (or DefaultStorcli).
+	// fake starts from DefaultState (or DefaultStorcli, DefaultArcconf,
+	// DefaultTwcli, DefaultSsacli).
 	SeedEnv     = "NEEDLE_FAKE_SEED"
 	SeedFileEnv = "NEEDLE_FAKE_SEED_FILE"
 	// SleepEnv makes the fake sleep that long (a Go duration) before

@@ -23,6 +23,12 @@ func TestMain(m *testing.M) {
 		os.Exit(SAS2IRCU(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 	case "storcli":
 		os.Exit(Storcli(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	case "arcconf":
+		os.Exit(Arcconf(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	case "tw_cli":
+		os.Exit(Twcli(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	case "ssacli":
+		os.Exit(Ssacli(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

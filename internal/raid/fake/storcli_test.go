@@ -136,7 +136,7 @@ func TestStorcliErrors(t *testing.T) {
 // and runs each once.
 func TestStaticBinaries(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds two binaries; skipped with -short")
+		t.Skip("builds the fake binaries; skipped with -short")
 	}
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -146,6 +146,9 @@ func TestStaticBinaries(t *testing.T) {
 	for _, tc := range []struct{ name, pkg, tool, args, want string }{
 		{"fake-sas2ircu", "./cmd/fake-sas2ircu", "sas2ircu", "LIST", "SAS2008"},
 		{"fake-storcli", "./cmd/fake-storcli", "storcli", "show J", "System Overview"},
+		{"fake-arcconf", "./cmd/fake-arcconf", "arcconf", "LIST", "Controller 1:"},
+		{"fake-tw_cli", "./cmd/fake-tw_cli", "tw_cli", "info", "9750-4i"},
+		{"fake-ssacli", "./cmd/fake-ssacli", "ssacli", "ctrl all show config detail", "Smart Array P822 in Slot 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bin := filepath.Join(dir, tc.name)

@@ -1,0 +1,14 @@
+// Command fake-ssacli is the FAKE ssacli of needle's tests as a standalone
+// program (CGO_ENABLED=0 makes it static), not HPE's tool. Install it
+// as "ssacli"; its state lives in $NEEDLE_FAKE_STATE (default
+// /run/fake-ssacli.json) and starts from $NEEDLE_FAKE_SEED or the file
+// $NEEDLE_FAKE_SEED_FILE.
+package main
+
+import (
+	"os"
+
+	"github.com/needle-boot/needle/internal/raid/fake"
+)
+
+func main() { os.Exit(fake.Ssacli(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)) }
