@@ -320,3 +320,226 @@ func TestInstallWriteError(t *testing.T) {
 		t.Errorf("a partition table was written after the failure:\n%s", out)
 	}
 }
+
+// garbage is what zero-out tests pre-fill their disks with: non-zero in
+// every byte, so that a block the guest neither zeroed nor wrote shows.
+var garbage = bytes.Repeat([]byte("needle-garbage!\xa5"), 256) // 4 KiB
+
+// fillAll writes garbage over the whole of a disk image.
+func fillAll(t *testing.T, p string) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := bytes.Repeat(garbage, (1<<20)/len(garbage))
+	for off := int64(0); off < fi.Size(); off += int64(len(buf)) {
+		if _, err := f.WriteAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readRange returns [off, off+n) of an image file.
+func readRange(t *testing.T, p string, off, n int64) []byte {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// garbageLeft counts the 4 KiB blocks of b that still hold the garbage.
+func garbageLeft(b []byte) int {
+	n := 0
+	for i := 0; i+len(garbage) <= len(b); i += len(garbage) {
+		if bytes.Equal(b[i:i+len(garbage)], garbage) {
+			n++
+		}
+	}
+	return n
+}
+
+// unzstd decompresses an image on the host.
+func unzstd(t *testing.T, b []byte) []byte {
+	t.Helper()
+	cmd := exec.Command("zstd", "-q", "-d", "-c")
+	cmd.Stdin = bytes.NewReader(b)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("zstd -d: %v", err)
+	}
+	return out
+}
+
+// zeroOutPlan is storagePlan's layout (ESP + root image) on a disk that
+// asks for BLKZEROOUT, with no files and a plain reboot: nothing writes
+// into the root filesystem after the image, so its bytes must equal the
+// image's.
+func zeroOutPlan(imageURL, sum string) string {
+	return fmt.Sprintf(`version: 1
+name: qemu-zeroout
+disks:
+  - id: target
+    select: {serial: needle-root}
+    wipe: {zeroout: true}
+    partitions:
+      - {name: esp, type: esp, size: 64MiB, filesystem: {format: vfat, label: ESP}}
+      - name: root
+        type: linux-root-x86-64
+        size: rest
+        image: {url: %s, sha256: %s}
+boot:
+  reboot: {}
+`, imageURL, sum)
+}
+
+// TestInstallZeroOut: `wipe: {zeroout: true}` on a disk full of garbage.
+// The disks stage issues BLKZEROOUT (QEMU's virtio-blk offers WRITE
+// ZEROES), the image stage then skips the zero blocks of a mostly empty
+// ext4 image, and the host checks that the root partition holds exactly
+// the image's bytes (sha256), that the rest of the partition and every
+// other unwritten block reads zeros, and that the console reported the
+// skipped bytes.
+//
+// Wiring: one 1 GiB virtio-blk disk, serial needle-root, filled with a
+// 4 KiB garbage pattern on the host; one virtio-net NIC on slirp.
+func TestInstallZeroOut(t *testing.T) {
+	t.Parallel()
+	a := Require(t)
+	img, sum := rootImage(t)
+	raw := unzstd(t, img)
+	rawSum := sha256.Sum256(raw)
+	srv := newProvServer(t)
+	srv.put("/root.img.zst", img)
+	srv.put("/plan.yaml", []byte(zeroOutPlan(srv.URL+"/root.img.zst", sum)))
+	target := disk(t, "target.img", gib)
+	fillAll(t, target)
+	vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd,
+		Append: "quiet needle.onfail=poweroff needle.plan=" + srv.URL + "/plan.yaml",
+		Disks:  []Disk{{File: target, Serial: "needle-root"}},
+		NICs:   []NIC{{MAC: mac0}},
+	})
+	vm.Expect(`whole-disk erase: zero-out \(BLKZEROOUT`, modTime)
+	vm.Expect(`disks: /dev/vda: zero-out of the whole disk \(1\.0 GiB\)`, 60*time.Second)
+	vm.Expect(`disks: /dev/vda wiped \(1\.0 GiB\): zeroed; `, 5*time.Minute)
+	m := vm.Expect(`image: root: zstd sha256:`+sum+`, 96\.0 MiB written in \S+ \(0 resumes, (\S+ \S+) skipped as zeros\)`, 180*time.Second)
+	if m[1] == "0 B" || !strings.HasSuffix(m[1], "MiB") {
+		t.Errorf("the image stage skipped %s of zeros on a zeroed disk; want megabytes", m[1])
+	}
+	vm.Expect(`disks: /dev/vda: gpt table written, 2 partitions seen by the kernel`, 60*time.Second)
+	vm.Expect(`installed; rebooting as the plan says`, 60*time.Second)
+	if err := vm.Wait(60 * time.Second); err != nil {
+		t.Fatalf("guest did not reboot: %v", err)
+	}
+
+	oracle(t, "sfdisk", "--verify", target)
+	const rootStart = 65 << 20
+	rootPart := readRange(t, target, rootStart, gib-rootStart-1<<20) // the GPT backup takes the last MiB
+	if got := sha256.Sum256(rootPart[:len(raw)]); got != rawSum {
+		t.Errorf("root partition: sha256 %x, want the image's %x", got, rawSum)
+	}
+	if rest := rootPart[len(raw):]; !bytes.Equal(rest, make([]byte, len(rest))) {
+		t.Errorf("root partition past the image (%d bytes) is not all zeros: BLKZEROOUT did not reach the disk", len(rest))
+	}
+	if n := garbageLeft(readRange(t, target, 0, gib)); n > 0 {
+		t.Errorf("%d blocks of the pre-filled garbage survived the zero-out", n)
+	}
+	esp := extract(t, target, 1<<20, 64<<20)
+	if out := oracle(t, "fsck.vfat", "-n", esp); !strings.Contains(out, "ESP") && !strings.Contains(out, "clusters") {
+		t.Errorf("fsck.vfat: %s", out)
+	}
+	oracle(t, "e2fsck", "-fn", extract(t, target, rootStart, int64(len(raw))))
+}
+
+// TestInstallZeroOutMD: the same on a Linux md RAID1 that needle creates
+// over two garbage-filled disks, with `wipe: {zeroout: true}` on the disk
+// that selects the array. BLKZEROOUT on /dev/mdX goes through md to both
+// members (the kernel writes zero pages itself where md does not pass
+// WRITE ZEROES down), so the image stage may skip zeros there too. The
+// host reads the array's data area from each member (mdadm --examine
+// gives its offset) and checks the root image's bytes and that no garbage
+// survived in either.
+//
+// Wiring: two 1 GiB virtio-blk disks (serials md-a, md-b), filled with a
+// 4 KiB garbage pattern on the host; one virtio-net NIC on slirp.
+func TestInstallZeroOutMD(t *testing.T) {
+	t.Parallel()
+	a := Require(t)
+	img, sum := rootImage(t)
+	raw := unzstd(t, img)
+	rawSum := sha256.Sum256(raw)
+	srv := newProvServer(t)
+	srv.put("/root.img.zst", img)
+	p := strings.Replace(zeroOutPlan(srv.URL+"/root.img.zst", sum), `disks:
+  - id: target
+    select: {serial: needle-root}
+`, `md:
+  - {name: os, level: raid1, devices: [md-a, md-b]}
+disks:
+  - {id: md-a, select: {serial: md-a}, wipe: true}
+  - {id: md-b, select: {serial: md-b}, wipe: true}
+  - id: target
+    select: {md: os}
+`, 1)
+	srv.put("/plan.yaml", []byte(p))
+	da, db := disk(t, "a.img", gib), disk(t, "b.img", gib)
+	fillAll(t, da)
+	fillAll(t, db)
+	vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd,
+		Append: "quiet needle.onfail=poweroff needle.plan=" + srv.URL + "/plan.yaml",
+		Disks:  []Disk{{File: da, Serial: "md-a"}, {File: db, Serial: "md-b"}},
+		NICs:   []NIC{{MAC: mac0}},
+	})
+	vm.Expect(`whole-disk erase: zero-out \(BLKZEROOUT`, modTime)
+	md := vm.Expect(`raid: md os: /dev/(md\d+) raid1 over \[/dev/vda /dev/vdb\]`, 60*time.Second)[1]
+	vm.Expect(`disks: /dev/`+md+` wiped \(\S+ MiB\): zeroed; `, 5*time.Minute)
+	m := vm.Expect(`image: root: zstd sha256:`+sum+`, 96\.0 MiB written in \S+ \(0 resumes, (\S+ \S+) skipped as zeros\)`, 180*time.Second)
+	if m[1] == "0 B" || !strings.HasSuffix(m[1], "MiB") {
+		t.Errorf("the image stage skipped %s of zeros on a zeroed md array; want megabytes", m[1])
+	}
+	vm.Expect(`disks: /dev/`+md+`: gpt table written, 2 partitions seen by the kernel`, 60*time.Second)
+	vm.Expect(`installed; rebooting as the plan says`, 60*time.Second)
+	if err := vm.Wait(60 * time.Second); err != nil {
+		t.Fatalf("guest did not reboot: %v", err)
+	}
+
+	const rootStart = 65 << 20
+	for _, d := range []string{da, db} {
+		ex := oracle(t, "mdadm", "--examine", d)
+		var off, size int64 // sectors
+		for _, l := range strings.Split(ex, "\n") {
+			k, v, ok := strings.Cut(strings.TrimSpace(l), " : ")
+			if !ok {
+				continue
+			}
+			switch strings.TrimSpace(k) {
+			case "Data Offset":
+				fmt.Sscanf(v, "%d sectors", &off)
+			case "Avail Dev Size": // raid1: the array's size
+				fmt.Sscanf(v, "%d sectors", &size)
+			}
+		}
+		if off == 0 || size == 0 {
+			t.Fatalf("mdadm --examine %s: no data offset or size:\n%s", d, ex)
+		}
+		data := readRange(t, d, off*512, size*512)
+		if got := sha256.Sum256(data[rootStart : rootStart+len(raw)]); got != rawSum {
+			t.Errorf("%s: root partition in the array: sha256 %x, want the image's %x", d, got, rawSum)
+		}
+		if n := garbageLeft(data); n > 0 {
+			t.Errorf("%s: %d blocks of the pre-filled garbage survived in the array's data area", d, n)
+		}
+	}
+}

@@ -147,3 +147,40 @@ func TestPlanSignCheck(t *testing.T) {
 		t.Errorf("sign of an invalid plan = %v, want a refusal", err)
 	}
 }
+
+// TestPlanCheckWipeSteps: a disk whose wipe asks for discard and zero-out
+// says so in the dry run, next to the disk it would erase; a plain wipe
+// prints no such line.
+func TestPlanCheckWipeSteps(t *testing.T) {
+	inv := filepath.Join(planTestdata, "qemu-inventory.json")
+	p := filepath.Join(t.TempDir(), "zeroout.yaml")
+	plan := `version: 1
+disks:
+  - id: target
+    select: {serial: needle-root}
+    wipe: {discard: true, zeroout: true}
+  - {id: other, select: {serial: needle-small}, wipe: true}
+boot: {reboot: {}}
+`
+	if err := os.WriteFile(p, []byte(plan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI(t, "plan", "check", p, "--inventory", inv)
+	if err != nil {
+		t.Fatalf("plan check: %v", err)
+	}
+	var got []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "disk ") || strings.Contains(l, "whole-disk erase:") {
+			got = append(got, strings.TrimSpace(l))
+		}
+	}
+	want := []string{
+		"disk target: /dev/vdb",
+		"whole-disk erase: discard (BLKDISCARD, advisory), then zero-out (BLKZEROOUT; zero blocks of images are then skipped)",
+		"disk other: /dev/vda",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan check (-want +got):\n%s\nfull output:\n%s", diff, out)
+	}
+}

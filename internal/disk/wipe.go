@@ -64,9 +64,10 @@ type WipeOptions struct {
 
 // WipeReport says what was found and cleared.
 type WipeReport struct {
-	Found   []Signature
-	Cleared []Region
-	Zeroed  bool // the whole disk reads back zeros (BLKZEROOUT succeeded)
+	Found     []Signature
+	Cleared   []Region
+	Discarded bool // BLKDISCARD succeeded (it failing is only logged)
+	Zeroed    bool // the whole disk reads back zeros (BLKZEROOUT succeeded)
 }
 
 // Wipe clears every partition table and signature that would make a
@@ -109,6 +110,7 @@ func Wipe(w io.WriterAt, size int64, opts WipeOptions) (WipeReport, error) {
 		if err := ioctl(opts.Kernel.Discard, opts.Device, size); err != nil {
 			log.Warn("discard failed, continuing (discard is advisory)", "err", err)
 		} else {
+			rep.Discarded = true
 			log.Info("discarded the whole disk", "bytes", size)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -99,30 +100,74 @@ func (m *Machine) releaseDisks(ctx context.Context) error {
 	return nil
 }
 
-// wipeDisks clears every old partition table and signature of each target.
+// wipeDisks clears every old partition table and signature of each target,
+// after the whole-disk discard and zero-out its plan entry asks for
+// (wipe: {discard: true, zeroout: true}). An md array the raid stage made
+// is a target like any disk: BLKDISCARD and BLKZEROOUT on /dev/mdX reach
+// its members through md (the kernel writes zero pages itself where a
+// device lacks WRITE ZEROES, block/blk-lib.c blkdev_issue_zeroout).
 func (m *Machine) wipeDisks(ctx context.Context) error {
 	log := m.Report.Slog("disks", m.Config.Debug)
 	for _, t := range m.disks {
-		rep, err := disk.Wipe(t.f, int64(t.disk.Size), disk.WipeOptions{
-			SectorSize: int(t.disk.LogicalSectorSize), Device: t.f, Kernel: disk.LinuxKernel(), Logger: log,
-		})
+		if steps := t.pd.Wipe.Steps(); len(steps) > 0 {
+			// BLKZEROOUT runs as one uninterruptible ioctl that takes as long
+			// as writing the disk where the device cannot zero in place:
+			// say so before the console goes quiet.
+			m.Report.Infof("disks", "%s: %s of the whole disk (%s)", t.dev, strings.Join(steps, ", then "), plan.HumanBytes(t.disk.Size))
+		}
+		msg, err := t.wipe(disk.LinuxKernel(), log)
 		if err != nil {
-			return fmt.Errorf("%s: wipe: %w", t.dev, err)
+			return err
 		}
-		if err := t.f.Sync(); err != nil {
-			return fmt.Errorf("%s: wipe: fsync: %w", t.dev, err)
-		}
-		t.zeroed = rep.Zeroed
-		var found []string
-		for _, s := range rep.Found {
-			found = append(found, s.String())
-		}
-		if len(found) == 0 {
-			found = []string{"no old signature"}
-		}
-		m.Report.Infof("disks", "%s wiped (%s): %s", t.dev, plan.HumanBytes(t.disk.Size), strings.Join(found, ", "))
+		m.Report.Infof("disks", "%s", msg)
 	}
 	return nil
+}
+
+// wipe erases one target through the kernel's ioctls k and returns the
+// line that reports it. On success t.zeroed says whether the image writer
+// may skip zero blocks.
+func (t *target) wipe(k disk.Kernel, log *slog.Logger) (string, error) {
+	w := t.pd.Wipe
+	rep, err := disk.Wipe(t.f, int64(t.disk.Size), disk.WipeOptions{
+		SectorSize: int(t.disk.LogicalSectorSize), Discard: w.Discard, ZeroOut: w.ZeroOut,
+		Device: t.f, Kernel: k, Logger: log,
+	})
+	if err != nil {
+		return "", fmt.Errorf("%s: wipe: %w", t.dev, err)
+	}
+	if err := t.f.Sync(); err != nil {
+		return "", fmt.Errorf("%s: wipe: fsync: %w", t.dev, err)
+	}
+	t.zeroed = rep.Zeroed
+	return wipeLine(t.dev, t.disk.Size, w, rep), nil
+}
+
+// wipeLine reports a wipe: "/dev/vda wiped (2.0 GiB): discarded, zeroed;
+// gpt header at 512 (disk), …".
+func wipeLine(dev string, size uint64, w plan.Wipe, rep disk.WipeReport) string {
+	var steps []string
+	switch {
+	case rep.Discarded:
+		steps = append(steps, "discarded")
+	case w.Discard:
+		steps = append(steps, "discard failed (advisory, continued)")
+	}
+	if rep.Zeroed {
+		steps = append(steps, "zeroed")
+	}
+	var found []string
+	for _, s := range rep.Found {
+		found = append(found, s.String())
+	}
+	if len(found) == 0 {
+		found = []string{"no old signature"}
+	}
+	what := strings.Join(found, ", ")
+	if len(steps) > 0 {
+		what = strings.Join(steps, ", ") + "; " + what
+	}
+	return fmt.Sprintf("%s wiped (%s): %s", dev, plan.HumanBytes(size), what)
 }
 
 // layoutDisks places the partitions (1 MiB aligned, derived PARTUUIDs) and

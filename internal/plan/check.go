@@ -315,11 +315,12 @@ func (c *checker) disk(d *Disk) {
 	usedByMD := c.inMD[d.ID] != ""
 	writes := len(d.Partitions) > 0 || d.Image != nil || d.Table != "" || usedByMD
 	switch {
-	case writes && !d.Wipe:
+	case writes && !d.Wipe.Enabled:
 		c.l.add(d.Pos.Line, "%s: writing it erases it; say wipe: true to agree", where)
-	case !writes && !d.Wipe:
+	case !writes && !d.Wipe.Enabled:
 		c.l.add(d.Pos.Line, "%s: nothing to do (no wipe, table, partitions or image)", where)
 	}
+	c.wipe(d, where)
 	if d.Image != nil {
 		if d.Table != "" || len(d.Partitions) > 0 {
 			c.l.add(d.Image.Pos.Line, "%s: a whole-disk image carries its own partition table; drop table and partitions", where)
@@ -342,6 +343,31 @@ func (c *checker) disk(d *Disk) {
 	ok := c.partitions(d, where)
 	if ok && len(d.Partitions) > 0 {
 		c.fit(d, where)
+	}
+}
+
+// wipe checks the whole-disk erase steps. Discard then zero-out is fine
+// (the disks stage runs them in that order). A whole disk that becomes an
+// md member is never wiped by the disks stage: the raid stage writes the
+// array's superblock onto it directly, so steps asked for there would
+// silently not run; they belong on the disk that selects the array, where
+// the kernel passes them through md to the members.
+func (c *checker) wipe(d *Disk, where string) {
+	w := &d.Wipe
+	if !w.Discard && !w.ZeroOut {
+		return
+	}
+	if m := c.inMD[d.ID]; m != "" {
+		var keys []string
+		for _, k := range []struct {
+			key string
+			on  bool
+		}{{"discard", w.Discard}, {"zeroout", w.ZeroOut}} {
+			if k.on {
+				keys = append(keys, k.key)
+			}
+		}
+		c.l.add(w.Pos.Of(keys[0]), "%s: wipe %s would not run on a whole-disk md member (the raid stage writes it directly); put it on the disk that selects md: %s", where, strings.Join(keys, " and "), m)
 	}
 }
 

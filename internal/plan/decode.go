@@ -176,6 +176,8 @@ func what(t reflect.Type) string {
 		return "md array"
 	case reflect.TypeFor[Disk]():
 		return "disk"
+	case reflect.TypeFor[Wipe]():
+		return "wipe"
 	case reflect.TypeFor[Selector]():
 		return "select"
 	case reflect.TypeFor[SizeRange]():
@@ -233,6 +235,12 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field string) {
 		d.value(n.Alias, v, field)
 		return
 	}
+	if v.CanAddr() {
+		if nd, ok := v.Addr().Interface().(nodeDecoder); ok {
+			nd.decodeNode(d, n, field)
+			return
+		}
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if isNull(n) && v.Type().Elem().Kind() != reflect.Struct {
@@ -289,6 +297,28 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field string) {
 	default:
 		// Only reachable if the schema grows a type the decoder lacks.
 		panic(fmt.Sprintf("plan: decoder has no case for %s", v.Type()))
+	}
+}
+
+// nodeDecoder is a schema type whose YAML takes more than one shape, which
+// the tag-driven walk cannot express. It decodes itself with the decoder's
+// own helpers, so its errors read like every other field's.
+type nodeDecoder interface {
+	decodeNode(d *decoder, n *yaml.Node, field string)
+}
+
+// decodeNode reads `wipe: true|false` or `wipe: {discard: BOOL, zeroout:
+// BOOL}`; a mapping is strict like any other (unknown keys, wrong types and
+// duplicates are errors) and means wipe: true.
+func (w *Wipe) decodeNode(d *decoder, n *yaml.Node, field string) {
+	switch {
+	case n.Kind == yaml.MappingNode:
+		d.mapping(n, reflect.ValueOf(w).Elem(), field)
+		w.Enabled = true
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!bool" && n.Decode(&w.Enabled) == nil:
+		w.Pos = Pos{Line: n.Line}
+	default:
+		d.errs.add(n.Line, "%s: want true, false or a mapping such as {zeroout: true}, got %s", field, kindName(n))
 	}
 }
 

@@ -44,7 +44,11 @@
 //	      name: sda                     kernel name; never the only hint
 //	      raid_volume: NAME | md: NAME  a device the raid stage creates; alone
 //	      prefer: smallest|largest      tie-break among matches
-//	    wipe: true                      required when anything is written
+//	    wipe: true                      required when anything is written; or a mapping, which means true:
+//	    wipe: {discard: BOOL, zeroout: BOOL}
+//	                                    discard: BLKDISCARD the whole disk first (advisory);
+//	                                    zeroout: then BLKZEROOUT it (fatal on failure): the disk reads
+//	                                    zeros and the all-zero blocks of images are not written
 //	    table: gpt|mbr                  default gpt when partitions are given
 //	    partitions:
 //	      - name: NAME                  GPT name and plan-wide reference
@@ -78,7 +82,9 @@
 // (files, boot root and cmdline refs, md devices, raid_volume and md
 // selectors); every artifact has an http(s) URL and a sha256 (64 hex) or
 // sha512 (128 hex); exactly one boot handoff; names unique; no disk chosen
-// by a bare kernel name; a disk that is written says wipe: true.
+// by a bare kernel name; a disk that is written says wipe: true (or a wipe
+// mapping); discard and zeroout go on the disk that selects an md array,
+// not on its whole-disk members, which the raid stage writes directly.
 //
 // # Validation (Validate)
 //

@@ -106,6 +106,9 @@ func TestParseExamples(t *testing.T) {
 		"kexec root":     p.Boot.Kexec.Root,
 		"esp label line": p.Disks[0].Partitions[0].Filesystem.Pos.Line,
 		"size line":      p.Disks[0].Partitions[0].Pos.Of("size"),
+		"system wipe":    p.Disks[0].Wipe.Steps(),
+		"data wipe":      p.Disks[3].Wipe.Steps(),
+		"scratch wipe":   p.Disks[4].Wipe.Steps(),
 	}
 	want := map[string]any{
 		"name":           "db-07",
@@ -124,6 +127,9 @@ func TestParseExamples(t *testing.T) {
 		"kexec root":     "root",
 		"esp label line": 36,
 		"size line":      35,
+		"system wipe":    []string(nil),
+		"data wipe":      []string{"zero-out"},
+		"scratch wipe":   []string{"discard", "zero-out"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("full.yaml parsed fields (-want +got):\n%s", diff)

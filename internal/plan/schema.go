@@ -64,17 +64,52 @@ type MD struct {
 	Metadata string   `yaml:"metadata"`
 }
 
-// Disk is one disk the plan writes: which one (Select), whether it may be
-// erased (Wipe), and what goes on it: a partition table with partitions, or
-// a whole-disk image.
+// Disk is one disk the plan writes: which one (Select), whether and how it
+// may be erased (Wipe), and what goes on it: a partition table with
+// partitions, or a whole-disk image.
 type Disk struct {
 	Pos        Pos         `yaml:"-"`
 	ID         string      `yaml:"id"`
 	Select     Selector    `yaml:"select"`
-	Wipe       bool        `yaml:"wipe"`
+	Wipe       Wipe        `yaml:"wipe"`
 	Table      string      `yaml:"table"`
 	Partitions []Partition `yaml:"partitions"`
 	Image      *Image      `yaml:"image"`
+}
+
+// Wipe is a disk's consent to be erased and how. In YAML it is either a
+// bool (`wipe: true`) or a mapping that chooses whole-disk erase steps and
+// implies wipe: true (`wipe: {zeroout: true}`); decode.go reads both shapes.
+// Either way the disks stage clears every old partition table and
+// signature; Discard and ZeroOut add the whole-disk ioctls before that
+// (discard first when both are given).
+type Wipe struct {
+	Pos Pos `yaml:"-"`
+	// Discard issues BLKDISCARD over the whole disk (SSDs, thin LUNs). The
+	// disk may still read back old data afterwards, so it is advisory: a
+	// device without discard support only logs a warning.
+	Discard bool `yaml:"discard"`
+	// ZeroOut issues BLKZEROOUT over the whole disk: it then reads back
+	// zeros, and the image writer skips the all-zero blocks of images
+	// (sparse writing). A failure stops the install.
+	ZeroOut bool `yaml:"zeroout"`
+
+	// Enabled is the consent itself: true for `wipe: true` and for any
+	// mapping; false for `wipe: false` or no wipe key.
+	Enabled bool `yaml:"-"`
+}
+
+// Steps names the whole-disk erase steps in the order the disks stage runs
+// them: "discard", "zero-out"; none for a plain wipe.
+func (w Wipe) Steps() []string {
+	var out []string
+	if w.Discard {
+		out = append(out, "discard")
+	}
+	if w.ZeroOut {
+		out = append(out, "zero-out")
+	}
+	return out
 }
 
 // Selector holds the hints that pick a disk from the inventory. All given

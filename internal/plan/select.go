@@ -425,6 +425,9 @@ func (v *Validated) WriteReport(w io.Writer) error {
 		case AfterMD:
 			fmt.Fprintf(&b, "%s: md array %q, erased once created\n", s.State, s.Volume)
 		}
+		if e := eraseSteps(d.Wipe); e != "" {
+			fmt.Fprintf(&b, "  whole-disk erase: %s\n", e)
+		}
 		switch {
 		case d.Image != nil:
 			fmt.Fprintf(&b, "  whole-disk image %s\n", d.Image.URL)
@@ -501,6 +504,19 @@ func (v *Validated) Resolve(volume string, d inventory.Disk, bootDevices []strin
 		}
 	}
 	return nil
+}
+
+// eraseSteps describes the whole-disk erase steps of a wipe for the dry
+// run, or returns "" for a plain wipe.
+func eraseSteps(w Wipe) string {
+	var parts []string
+	if w.Discard {
+		parts = append(parts, "discard (BLKDISCARD, advisory)")
+	}
+	if w.ZeroOut {
+		parts = append(parts, "zero-out (BLKZEROOUT; zero blocks of images are then skipped)")
+	}
+	return strings.Join(parts, ", then ")
 }
 
 // mdOf names the md array a disk id or partition name is a member of.

@@ -129,6 +129,25 @@ disks:
   - {id: os, select: {raid_volume: os}, wipe: true}
 boot: {reboot: {}}
 `, opt: Options{Tools: []string{"storcli64"}}},
+		{name: "wipe-steps", plan: qemuPlan(`
+  - id: target
+    select: {serial: needle-root}
+    wipe: {zeroout: true}
+    image: {url: "http://10.0.2.2:8080/images/disk.img.zst", sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef}
+  - {id: scratch, select: {serial: needle-small}, wipe: {discard: true}}
+`)},
+		{name: "wipe-steps-md", plan: `version: 1
+md:
+  - {name: data, level: raid1, devices: [small, big]}
+disks:
+  - {id: small, select: {serial: needle-small}, wipe: true}
+  - {id: big, select: {serial: needle-root}, wipe: true}
+  - id: data
+    select: {md: data}
+    wipe: {discard: true, zeroout: true}
+    partitions: [{name: srv, size: rest, filesystem: {format: ext4}}]
+boot: {reboot: {}}
+`},
 		{name: "raid-after", plan: `version: 1
 raid:
   - controller: {pci: "0000:00:04.0"}
