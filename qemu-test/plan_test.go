@@ -29,7 +29,7 @@ type provServer struct {
 	URL      string // as the guest sees it (10.0.2.2)
 }
 
-func newProvServer(t *testing.T) *provServer {
+func newProvServer(t testing.TB) *provServer {
 	s := &provServer{files: map[string][]byte{}}
 	s.URL = ServeHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
