@@ -3,6 +3,8 @@ package install
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +25,26 @@ func (m *Machine) networkNeeded() bool {
 	return (m.Config.Plan != "" && !planLocal) || m.Config.Report != "" || m.Config.HWDB != ""
 }
 
+// wantsV6 says whether one of the URLs needle reaches right after the
+// network is up names an IPv6 literal host: only then is waiting for the
+// link's IPv6 addresses worth seconds of every install. A URL that does not
+// parse counts as wanting IPv6 (the wait is the safe side).
+func wantsV6(urls ...string) bool {
+	for _, s := range urls {
+		if s == "" {
+			continue
+		}
+		u, err := url.Parse(s)
+		if err != nil {
+			return true
+		}
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil && a.Is6() && !a.Is4In6() {
+			return true
+		}
+	}
+	return false
+}
+
 // bringUpNetwork configures the network (DHCP first on the BOOTIF NIC, or
 // ip=), starts the report stream to needle.report, and keeps the lease
 // renewed for the rest of the install. Without a URL to reach (a plan on
@@ -31,6 +53,7 @@ func (m *Machine) bringUpNetwork(ctx context.Context) error {
 	st, err := network.Up(ctx, network.Config{
 		IP: m.Config.IP, BootIF: m.Config.BootIF, VLAN: m.Config.VLAN, Bond: m.Config.Bond,
 		SysfsRoot: m.Root.Sys, Log: m.Report.Slog("network", m.Config.Debug),
+		V6NoWait: !wantsV6(m.Config.Plan, m.Config.Report, m.Config.HWDB),
 	})
 	if err != nil {
 		if !m.networkNeeded() {

@@ -41,7 +41,8 @@
 //
 // IPv6: every link gets disable_ipv6=0 and accept_ra=1 before it goes up;
 // after IPv4 is configured Up waits until V6Timeout after link-up for the
-// kernel's addresses and reports them in Info.V6, never failing on them.
+// kernel's addresses (or, with Config.V6NoWait, takes those it has) and
+// reports them in Info.V6, never failing on them.
 // Only an ip= that asks for IPv6 alone (dhcp6, auto6, link6) fails without
 // one. DHCPv6 addresses are not renewed.
 //
@@ -93,7 +94,13 @@ type Config struct {
 	// so it overlaps DHCPv4; default 3s. IPv6 never fails Up unless an ip=
 	// asks for IPv6 only.
 	V6Timeout time.Duration
-	NoRenew   bool // do not renew DHCP leases (a one-shot CLI run)
+	// V6NoWait: after a DHCPv4 lease or a static IPv4 address, record the
+	// IPv6 addresses the link has at that moment instead of waiting up to
+	// V6Timeout for more. The installer sets it when none of the URLs it
+	// must reach first names an IPv6 literal: the wait would only make the
+	// report list SLAAC addresses, and every fetch retries anyway.
+	V6NoWait bool
+	NoRenew  bool // do not renew DHCP leases (a one-shot CLI run)
 
 	VendorClass string // DHCP option 60; default "needle"
 	ResolvConf  string // default /etc/resolv.conf
@@ -408,7 +415,7 @@ func (u *up) configure(ctx context.Context, c IPConfig, cands []string) (Info, *
 		if err != nil {
 			return Info{}, nil, err
 		}
-		u.addV6(ctx, &ls.info, false)
+		u.bonusV6(ctx, &ls.info)
 		return ls.info, ls, nil
 	case MethodStatic:
 		name, err := u.pickStatic(ctx, targets, c)
@@ -419,7 +426,7 @@ func (u *up) configure(ctx context.Context, c IPConfig, cands []string) (Info, *
 		if err != nil {
 			return Info{}, nil, err
 		}
-		u.addV6(ctx, &info, false)
+		u.bonusV6(ctx, &info)
 		return info, nil, nil
 	case MethodAuto6, MethodDHCP6, MethodLink6:
 		name, err := u.pickStatic(ctx, targets, c)

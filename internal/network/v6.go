@@ -48,6 +48,19 @@ func (u *up) addV6(ctx context.Context, in *Info, wantGlobal bool) {
 	}
 }
 
+// bonusV6 records the IPv6 addresses of a link configured for IPv4: after
+// waiting for them (addV6), or as they are now with Config.V6NoWait.
+func (u *up) bonusV6(ctx context.Context, in *Info) {
+	if !u.cfg.V6NoWait {
+		u.addV6(ctx, in, false)
+		return
+	}
+	if l, err := u.nl.LinkByName(in.Interface); err == nil {
+		in.V6 = u.v6Addrs(l)
+	}
+	u.log.Debug("network: ipv6 not awaited (no IPv6 URL to reach)", "iface", in.Interface, "addrs", in.V6)
+}
+
 // v6Addrs lists the usable (DAD finished) IPv6 addresses of a link.
 func (u *up) v6Addrs(l netlink.Link) []netip.Prefix {
 	as, err := u.nl.AddrList(l, netlink.FAMILY_V6)
