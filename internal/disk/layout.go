@@ -196,7 +196,9 @@ func Place(l Layout, diskSize int64, sector int, seed, disk string) (Placement, 
 			if err != nil || pct <= 0 || pct > 100 {
 				return pl, fmt.Errorf("%s: size %q: want a percentage in (0, 100]", where, p.Size)
 			}
-			sizes[i] = alignDown(int64(float64(diskSize)*pct/100), Align)
+			// Of the usable space, as the plan's dry run computes it, so
+			// 100% fits.
+			sizes[i] = alignDown(int64(float64(end-first)*pct/100), Align)
 		default:
 			n, err := ParseSize(p.Size)
 			if err != nil {

@@ -37,11 +37,12 @@ func TestPlace(t *testing.T) {
 		Partitions: []Placed{
 			{Number: 1, Name: "esp", Type: "esp", TypeGUID: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", TypeID: 0xef,
 				Start: 1 << 20, Size: 512 << 20, PartUUID: DeriveUUID("plan-web01", "os", "esp")},
-			// rest = 20 GiB - 1 MiB head - 1 MiB tail (backup GPT, aligned) - 512 MiB - 2 GiB (10%, aligned down)
+			// swap = 10% of the usable 20 GiB - 2 MiB (1 MiB head, 1 MiB tail
+			// for the backup GPT), aligned down: 2047 MiB; root takes the rest.
 			{Number: 2, Name: "root", Type: "linux-root-x86-64", TypeGUID: "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709", TypeID: 0x83,
-				Start: 513 << 20, Size: 20*gib - 2<<20 - 512<<20 - 2*gib, PartUUID: DeriveUUID("plan-web01", "os", "root")},
+				Start: 513 << 20, Size: 20*gib - 2<<20 - 512<<20 - 2047<<20, PartUUID: DeriveUUID("plan-web01", "os", "root")},
 			{Number: 3, Name: "swap", Type: "swap", TypeGUID: "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", TypeID: 0x82,
-				Start: 20*gib - 1<<20 - 2*gib, Size: 2 * gib, PartUUID: DeriveUUID("plan-web01", "os", "swap")},
+				Start: 20*gib - 1<<20 - 2047<<20, Size: 2047 << 20, PartUUID: DeriveUUID("plan-web01", "os", "swap")},
 		}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Place (-want +got):\n%s", diff)

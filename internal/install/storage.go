@@ -170,6 +170,18 @@ func wipeLine(dev string, size uint64, w plan.Wipe, rep disk.WipeReport) string 
 	return fmt.Sprintf("%s wiped (%s): %s", dev, plan.HumanBytes(size), what)
 }
 
+// diskLayout is a plan disk's partitions as disk.Place takes them.
+func diskLayout(pd *plan.Disk) disk.Layout {
+	l := disk.Layout{Table: pd.Table}
+	if l.Table == "" {
+		l.Table = "gpt"
+	}
+	for _, p := range pd.Partitions {
+		l.Partitions = append(l.Partitions, disk.PartSpec{Name: p.Name, Type: p.Type, Size: p.Size, PartUUID: p.PartUUID})
+	}
+	return l
+}
+
 // layoutDisks places the partitions (1 MiB aligned, derived PARTUUIDs) and
 // records the references the files and handoff stages use. Nothing is
 // written: the table goes on the disk last (image/table).
@@ -178,18 +190,11 @@ func (m *Machine) layoutDisks(ctx context.Context) error {
 		if t.pd.Image != nil {
 			continue
 		}
-		l := disk.Layout{Table: t.pd.Table}
-		if l.Table == "" {
-			l.Table = "gpt"
-		}
-		for _, p := range t.pd.Partitions {
-			l.Partitions = append(l.Partitions, disk.PartSpec{Name: p.Name, Type: p.Type, Size: p.Size, PartUUID: p.PartUUID})
-		}
 		sector := int(t.disk.LogicalSectorSize)
 		if sector == 0 {
 			sector = 512
 		}
-		pl, err := disk.Place(l, int64(t.disk.Size), sector, m.Plan.Name, t.id)
+		pl, err := disk.Place(diskLayout(t.pd), int64(t.disk.Size), sector, m.Plan.Name, t.id)
 		if err != nil {
 			return fmt.Errorf("%s: disk %q: %w", t.dev, t.id, err)
 		}

@@ -554,7 +554,7 @@ func (c *checker) fit(d *Disk, where string) {
 	if min == 0 {
 		return // checked against the chosen disk by Validate
 	}
-	if _, err := d.Layout(min); err != nil {
+	if _, err := d.Layout(min, 512); err != nil {
 		c.l.add(d.Pos.Of("partitions"), "%s: partitions do not fit %s: %v", where, why, err)
 	}
 }

@@ -99,7 +99,7 @@ func Validate(p *Plan, inv *inventory.Inventory, opt Options) (*Validated, error
 				l.add(d.Pos.Of("table"), "disk %q: %s is %s; mbr addresses only %s, use gpt", d.ID, devPath(chosen), HumanBytes(chosen.Size), HumanBytes(limit))
 			}
 			if len(d.Partitions) > 0 {
-				ext, err := d.Layout(chosen.Size)
+				ext, err := d.Layout(chosen.Size, int(sector))
 				if err != nil {
 					l.add(d.Pos.Of("partitions"), "disk %q on %s: %v", d.ID, devPath(chosen), err)
 				}
@@ -490,7 +490,7 @@ func (v *Validated) Resolve(volume string, d inventory.Disk, bootDevices []strin
 		return fmt.Errorf("%s: disk %q: volume %q came up as %s, which holds the boot medium", v.Plan.File, sel.ID, volume, devPath(&d))
 	}
 	if len(pd.Partitions) > 0 {
-		ext, err := pd.Layout(d.Size)
+		ext, err := pd.Layout(d.Size, int(d.LogicalSectorSize))
 		if err != nil {
 			return fmt.Errorf("%s: disk %q on %s (volume %q): %w", v.Plan.File, sel.ID, devPath(&d), volume, err)
 		}

@@ -144,18 +144,26 @@ type Extent struct {
 	Size  uint64
 }
 
-// usable returns the byte range partitions may use on a disk of size bytes:
-// from 1 MiB (past the MBR and the primary GPT, aligned) to the disk's end
-// aligned down, less 1 MiB on GPT for the backup header and table (33
-// sectors at the very end, UEFI spec 2.10 §5.3.1).
-func usable(table string, size uint64) (start, end uint64) {
+// usable returns the byte range partitions may use on a disk of size bytes
+// with the given logical sector size (0 means 512): from 1 MiB (past the MBR
+// and the primary GPT, aligned) to the end aligned down to 1 MiB, less on GPT
+// the backup header and its 128-entry table (33 sectors at 512 bytes, 5 at
+// 4096; UEFI spec 2.10 §5.3.1), and on MBR no further than the 2^32 sectors
+// it can address. disk.Place computes the same range; an agreement test in
+// internal/install holds the two together.
+func usable(table string, size uint64, sector int) (start, end uint64) {
+	if sector <= 0 {
+		sector = 512
+	}
+	ss := uint64(sector)
 	start = MiB
-	end = alignDown(size)
-	if table != "mbr" {
-		if end >= MiB {
-			end -= MiB
-		} else {
-			end = 0
+	switch table {
+	case "mbr":
+		end = alignDown(min(size, ss<<32))
+	default:
+		backup := (1 + (128*128+ss-1)/ss) * ss
+		if size > backup {
+			end = alignDown(size - backup)
 		}
 	}
 	return start, end
@@ -165,8 +173,8 @@ func usable(table string, size uint64) (start, end uint64) {
 // rounded up to 1 MiB, percentages of the usable space rounded down to 1 MiB,
 // and the "rest" partition (at most one, anywhere in the order) taking what
 // is left. It fails when the partitions do not fit. Check must have run.
-func (d *Disk) Layout(size uint64) ([]Extent, error) {
-	start, end := usable(d.Table, size)
+func (d *Disk) Layout(size uint64, sector int) ([]Extent, error) {
+	start, end := usable(d.Table, size, sector)
 	if end <= start {
 		return nil, fmt.Errorf("disk of %s is too small for a partition table", HumanBytes(size))
 	}
@@ -180,7 +188,7 @@ func (d *Disk) Layout(size uint64) ([]Extent, error) {
 			rest = i
 			continue
 		case s.Percent > 0:
-			sizes[i] = alignDown(avail / 100 * uint64(s.Percent))
+			sizes[i] = alignDown(avail * uint64(s.Percent) / 100)
 			if sizes[i] == 0 {
 				return nil, fmt.Errorf("partition %q: %d%% of %s is less than 1 MiB", p.Name, s.Percent, HumanBytes(avail))
 			}

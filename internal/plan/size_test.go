@@ -58,26 +58,31 @@ func TestLayout(t *testing.T) {
 		name    string
 		disk    *Disk
 		size    uint64
+		sector  int
 		want    []Extent
 		wantErr string
 	}{
-		{"esp and rest on gpt", disk("gpt", Size{Bytes: 512 * MiB}, Size{Rest: true}), 8 * GiB, []Extent{
+		{"esp and rest on gpt", disk("gpt", Size{Bytes: 512 * MiB}, Size{Rest: true}), 8 * GiB, 0, []Extent{
 			{"a", MiB, 512 * MiB}, {"b", 513 * MiB, 8*GiB - 514*MiB}}, ""},
-		{"rest in the middle", disk("gpt", Size{Bytes: MiB}, Size{Rest: true}, Size{Bytes: GiB}), 4 * GiB, []Extent{
+		{"rest in the middle", disk("gpt", Size{Bytes: MiB}, Size{Rest: true}, Size{Bytes: GiB}), 4 * GiB, 0, []Extent{
 			{"a", MiB, MiB}, {"b", 2 * MiB, 4*GiB - 2*MiB - GiB - MiB}, {"c", 3*GiB - MiB, GiB}}, ""},
-		{"fixed rounds up", disk("mbr", Size{Bytes: 1000}), GiB, []Extent{{"a", MiB, MiB}}, ""},
-		{"mbr keeps the last MiB", disk("mbr", Size{Rest: true}), GiB, []Extent{{"a", MiB, GiB - MiB}}, ""},
-		{"percent rounds down", disk("gpt", Size{Percent: 50}, Size{Percent: 50}), 1001 * MiB, []Extent{
+		{"fixed rounds up", disk("mbr", Size{Bytes: 1000}), GiB, 0, []Extent{{"a", MiB, MiB}}, ""},
+		{"mbr keeps the last MiB", disk("mbr", Size{Rest: true}), GiB, 0, []Extent{{"a", MiB, GiB - MiB}}, ""},
+		{"percent rounds down", disk("gpt", Size{Percent: 50}, Size{Percent: 50}), 1001 * MiB, 0, []Extent{
 			{"a", MiB, 499 * MiB}, {"b", 500 * MiB, 499 * MiB}}, ""},
-		{"odd disk size", disk("gpt", Size{Rest: true}), 10*GiB + 12345, []Extent{{"a", MiB, 10*GiB - 2*MiB}}, ""},
-		{"too big", disk("gpt", Size{Bytes: 8 * GiB}), 8 * GiB, nil, "partitions need 8192 MiB, but the disk has 8190 MiB usable (8.0 GiB)"},
-		{"no room for rest", disk("gpt", Size{Bytes: 8190 * MiB}, Size{Rest: true}), 8 * GiB, nil,
+		{"odd disk size", disk("gpt", Size{Rest: true}), 10*GiB + 12345, 0, []Extent{{"a", MiB, 10*GiB - 2*MiB}}, ""},
+		{"too big", disk("gpt", Size{Bytes: 8 * GiB}), 8 * GiB, 0, nil, "partitions need 8192 MiB, but the disk has 8190 MiB usable (8.0 GiB)"},
+		{"no room for rest", disk("gpt", Size{Bytes: 8190 * MiB}, Size{Rest: true}), 8 * GiB, 0, nil,
 			`partitions need 8190 MiB before "b" takes the rest, but the disk has 8190 MiB usable (8.0 GiB)`},
-		{"tiny disk", disk("gpt", Size{Rest: true}), MiB, nil, "disk of 1.0 MiB is too small for a partition table"},
+		{"unaligned end keeps the whole last MiB", disk("gpt", Size{Rest: true}), 10*GiB + 100<<10, 0, []Extent{{"a", MiB, 10*GiB - MiB}}, ""},
+		{"4096-byte sectors", disk("gpt", Size{Rest: true}), 10*GiB + 100<<10, 4096, []Extent{{"a", MiB, 10*GiB - MiB}}, ""},
+		{"percent of the usable space", disk("gpt", Size{Percent: 100}), 4 * GiB, 0, []Extent{{"a", MiB, 4*GiB - 2*MiB}}, ""},
+		{"mbr stops at 2 TiB", disk("mbr", Size{Rest: true}), 3 << 40, 0, []Extent{{"a", MiB, 2<<40 - MiB}}, ""},
+		{"tiny disk", disk("gpt", Size{Rest: true}), MiB, 0, nil, "disk of 1.0 MiB is too small for a partition table"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.disk.Layout(tt.size)
+			got, err := tt.disk.Layout(tt.size, tt.sector)
 			gotErr := ""
 			if err != nil {
 				gotErr = err.Error()
