@@ -22,7 +22,7 @@ type PartSpec struct {
 	// Type by name (see PartTypes), or a raw GPT type GUID, or for MBR a
 	// hex byte such as "0x83".
 	Type string
-	// Size is "512MiB", "20GiB", "480GB", "10%" (of the disk) or "rest".
+	// Size is "512MiB", "20GiB", "480GB", "10%" (of the usable space, so 100% fits) or "rest".
 	Size string
 	// PartUUID, if set, is used as given (GPT only); otherwise it is
 	// derived from the seed, the disk and the name.
