@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/needle-boot/needle/initramfs"
+	"github.com/needle-boot/needle/internal/fileutil"
 )
 
 // multiFlag collects a repeated flag.
@@ -143,7 +144,7 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		if vmlinuz == "" {
 			return fmt.Errorf("build: --kernel-out needs --kernel-dir")
 		}
-		if err := copyFile(vmlinuz, *kernelOut); err != nil {
+		if err := fileutil.Copy(vmlinuz, *kernelOut); err != nil {
 			return fmt.Errorf("build: %w", err)
 		}
 	}
@@ -208,15 +209,4 @@ func writeAtomic(path string, write func(io.Writer) (initramfs.Stats, error)) (i
 		return st, err
 	}
 	return st, os.Rename(tmp.Name(), path)
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
 }

@@ -10,11 +10,12 @@ package media
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/needle-boot/needle/internal/fileutil"
 )
 
 // Names of the kernel and initramfs on every medium (netboot directory,
@@ -65,7 +66,7 @@ func WriteNetboot(dir string, n Netboot) ([]string, error) {
 	}
 	var written []string
 	for _, c := range []struct{ src, name string }{{n.Kernel, KernelName}, {n.Initrd, InitrdName}} {
-		if err := copyFile(c.src, filepath.Join(dir, c.name)); err != nil {
+		if err := fileutil.Copy(c.src, filepath.Join(dir, c.name)); err != nil {
 			return written, err
 		}
 		written = append(written, c.name)
@@ -223,20 +224,3 @@ e.g. with dnsmasq:
   dnsmasq --port=0 --enable-tftp --tftp-root=$PWD --dhcp-range=10.0.0.100,10.0.0.200 \
     --dhcp-match=set:ipxe,175 --dhcp-boot=tag:!ipxe,undionly.kpxe --dhcp-boot=tag:ipxe,boot.ipxe
 `
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	return out.Close()
-}

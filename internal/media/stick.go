@@ -17,6 +17,7 @@ import (
 	"github.com/diskfs/go-diskfs/backend/file"
 
 	"github.com/needle-boot/needle/internal/disk"
+	"github.com/needle-boot/needle/internal/fileutil"
 )
 
 // Paths on the ESP (the stick's, and the ISO's El Torito image). systemd-boot
@@ -147,7 +148,7 @@ func stage(dir string, files map[string]espFile) (int64, error) {
 			continue
 		}
 		if err := os.Link(f.src, dst); err != nil {
-			if err := copyFile(f.src, dst); err != nil {
+			if err := fileutil.Copy(f.src, dst); err != nil {
 				return 0, err
 			}
 		}

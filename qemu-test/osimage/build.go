@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/needle-boot/needle/internal/fileutil"
 )
 
 // builder runs one build in dir: the tree in dir/root, the results next
@@ -96,10 +97,10 @@ func (b *builder) build(ctx context.Context, mirror string) (Image, error) {
 			return err
 		}
 		im.Kernel = strings.TrimSpace(string(data))
-		if err := copyFile(filepath.Join(b.tree, "boot/vmlinuz-"+im.Kernel), filepath.Join(b.dir, "vmlinuz")); err != nil {
+		if err := fileutil.Copy(filepath.Join(b.tree, "boot/vmlinuz-"+im.Kernel), filepath.Join(b.dir, "vmlinuz")); err != nil {
 			return err
 		}
-		return copyFile(filepath.Join(b.tree, "boot/initrd.img-"+im.Kernel), filepath.Join(b.dir, "initrd.img"))
+		return fileutil.Copy(filepath.Join(b.tree, "boot/initrd.img-"+im.Kernel), filepath.Join(b.dir, "initrd.img"))
 	}); err != nil {
 		return im, err
 	}
@@ -241,23 +242,6 @@ func treeUsage(root string) (int64, error) {
 		return 0, fmt.Errorf("size of %s: %w", root, err)
 	}
 	return total, nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	return out.Close()
 }
 
 // HumanSize renders a byte count in MiB, for logs and reports.
