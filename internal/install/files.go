@@ -27,8 +27,7 @@ const mountRoot = "/mnt/needle"
 // loadModule loads a module by name or alias with its dependencies and
 // softdeps (ext4 wants crc32c), for what no device asks for: filesystems.
 func (m *Machine) loadModule(ctx context.Context, name string) error {
-	dir := filepath.Join(m.ModulesRoot, m.KernelRelease)
-	ix, err := modules.Load(dir)
+	ix, err := m.moduleIndex()
 	if err != nil {
 		return err
 	}

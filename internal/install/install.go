@@ -56,6 +56,7 @@ type Machine struct {
 	HWDB        *hwdb.DB
 	Coldplug    modules.Report
 	coldplugger *modules.Coldplug // kept for settle's rescans
+	modIndex    *modules.Index    // the image's module index, read once
 	closeLoader func() error
 	// Filled by the network stage: the NIC that got the address, and the
 	// lease's hostname.

@@ -30,14 +30,27 @@ func isDir(p string) bool {
 	return err == nil && fi.IsDir()
 }
 
+// moduleIndex reads the image's module index on first use; coldplug, md
+// and the files stage's filesystem modules share it.
+func (m *Machine) moduleIndex() (*modules.Index, error) {
+	if m.modIndex == nil {
+		ix, err := modules.Load(filepath.Join(m.ModulesRoot, m.KernelRelease))
+		if err != nil {
+			return nil, fmt.Errorf("module index: %w (the image was built without modules for kernel %s?)", err, m.KernelRelease)
+		}
+		m.modIndex = ix
+	}
+	return m.modIndex, nil
+}
+
 // coldplug loads the driver of every device present, as the hwdb decides
 // or else the kernel's own module aliases; it repeats until no new device
 // appears. A module that fails is reported and the others go on.
 func (m *Machine) coldplug(ctx context.Context) error {
 	dir := filepath.Join(m.ModulesRoot, m.KernelRelease)
-	ix, err := modules.Load(dir)
+	ix, err := m.moduleIndex()
 	if err != nil {
-		return fmt.Errorf("module index: %w (the image was built without modules for kernel %s?)", err, m.KernelRelease)
+		return err
 	}
 	db, err := m.hwdbDB()
 	if err != nil {
