@@ -328,7 +328,8 @@ func (b *bench) pipeline(ctx context.Context, url, decomp, out string) (time.Dur
 	return time.Since(start), nil
 }
 
-// needle times image.Write onto a new file: without sparse skipping every
+// needle times image.Write onto a new file through image.SyncedFile, as
+// the install writes a disk: without sparse skipping every
 // byte is written, like dd; with it the file is created at full size (a
 // sparse file reads back zeros, as a discarded disk does) and zero blocks
 // are skipped.
@@ -347,7 +348,8 @@ func (b *bench) needle(ctx context.Context, url, sum, out string, sparse bool) (
 			return 0, err
 		}
 	}
-	_, err = image.Write(ctx, f, image.Source{URL: url, Hash: "sha256:" + sum}, image.Options{Zeroed: sparse, Logger: b.log})
+	dst := image.NewSyncedFile(f, out) // the install's writer
+	_, err = image.Write(ctx, dst, image.Source{URL: url, Hash: "sha256:" + sum}, image.Options{Zeroed: sparse, Logger: b.log})
 	if err != nil {
 		return 0, err
 	}

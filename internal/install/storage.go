@@ -284,7 +284,7 @@ func (m *Machine) streamImages(ctx context.Context) error {
 			keepGT bool
 		}
 		var jobs []job
-		dst := newSyncedTarget(t.f, t.dev)
+		dst := image.NewSyncedFile(t.f, t.dev)
 		if t.pd.Image != nil {
 			jobs = append(jobs, job{name: t.id, img: t.pd.Image, dst: dst, size: int64(t.disk.Size)})
 		} else {
