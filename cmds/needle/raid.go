@@ -137,13 +137,9 @@ func (e *raidEnv) driver(tool string) (raid.Driver, error) {
 	return raid.NewDriver(tool, e.binary, e.runner())
 }
 
-// toolFor is the tool the hwdb names for the PCI device at addr.
+// toolFor is the tool the hwdb names for a controller.
 func (e *raidEnv) toolFor(dev inventory.PCIDevice) string {
-	d, ok := e.db.Decide(dev, e.inv.DMI, e.inv.Kernel)
-	if !ok {
-		return ""
-	}
-	return d.RAIDTool
+	return raid.HWDBTool(e.db, e.inv.DMI, e.inv.Kernel)(dev)
 }
 
 func (e *raidEnv) diagnoser() raid.Diagnoser {
@@ -284,16 +280,7 @@ func runRaidApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, err := plan.Validate(p, env.inv, plan.Options{Tools: have, ToolFor: env.toolFor}); err != nil {
 		return fmt.Errorf("raid apply: the plan does not fit this machine, nothing was touched: %w", err)
 	}
-	toolFor := func(pci string) string {
-		tool := ""
-		for _, dev := range env.inv.PCI {
-			if dev.Addr == pci {
-				tool = env.toolFor(dev)
-			}
-		}
-		return tool
-	}
-	applied, err := raid.ApplyPlan(ctx, p.RAID, toolFor, env.runner(), raid.PlanOptions{
+	applied, err := raid.ApplyPlan(ctx, p.RAID, raid.ToolAt(env.inv.PCI, env.toolFor), env.runner(), raid.PlanOptions{
 		ApplyOptions: raid.ApplyOptions{DryRun: *dry, Out: stdout, Log: env.log, Diagnose: env.diagnoser().Diagnose},
 		Binary:       env.binary,
 		Crashed:      func(ce *raid.CrashError) { fmt.Fprint(stderr, ce.Report()) },

@@ -29,14 +29,7 @@ func toolsInImage() []string {
 
 // toolFor names the tool the hwdb gives a controller.
 func (m *Machine) toolFor(dev inventory.PCIDevice) string {
-	if m.HWDB == nil {
-		return ""
-	}
-	d, ok := m.HWDB.Decide(dev, m.Inventory.DMI, m.KernelRelease)
-	if !ok {
-		return ""
-	}
-	return d.RAIDTool
+	return raid.HWDBTool(m.HWDB, m.Inventory.DMI, m.KernelRelease)(dev)
 }
 
 // overlaysLoaded maps the modules coldplug loaded from an overlay to where
@@ -70,16 +63,7 @@ func (m *Machine) applyRAID(ctx context.Context) error {
 	}
 	runner := raid.ExecRunner{Log: log, Hold: m.Hold}
 	diag := raid.Diagnoser{SysRoot: m.Root.Sys, Inventory: m.Inventory, DB: m.HWDB, Overlays: m.overlaysLoaded()}
-	toolFor := func(pci string) string {
-		tool := ""
-		for _, dev := range m.Inventory.PCI {
-			if dev.Addr == pci {
-				tool = m.toolFor(dev)
-			}
-		}
-		return tool
-	}
-	applied, err := raid.ApplyPlan(ctx, m.Plan.RAID, toolFor, runner, raid.PlanOptions{
+	applied, err := raid.ApplyPlan(ctx, m.Plan.RAID, raid.ToolAt(m.Inventory.PCI, m.toolFor), runner, raid.PlanOptions{
 		ApplyOptions: raid.ApplyOptions{Out: &reportLines{m: m}, Log: log, Diagnose: diag.Diagnose},
 		Crashed: func(ce *raid.CrashError) {
 			for _, l := range strings.Split(strings.TrimRight(ce.Report(), "\n"), "\n") {

@@ -493,3 +493,25 @@ func TestDiagnoseWithoutAddress(t *testing.T) {
 		t.Errorf("Diagnose(exit 1) = %v, want it unchanged", got)
 	}
 }
+
+func TestToolAt(t *testing.T) {
+	devs := []inventory.PCIDevice{{Addr: "0000:01:00.0", Vendor: 0x1000, Device: 0x0072}, {Addr: "0000:02:00.0", Vendor: 0x9005, Device: 0x028d}}
+	at := ToolAt(devs, func(d inventory.PCIDevice) string {
+		if d.Vendor == 0x1000 {
+			return "sas2ircu"
+		}
+		return ""
+	})
+	if got := at("0000:01:00.0"); got != "sas2ircu" {
+		t.Errorf("controller with a rule: %q", got)
+	}
+	if got := at("0000:02:00.0"); got != "" {
+		t.Errorf("controller without a rule: %q", got)
+	}
+	if got := at("0000:09:00.0"); got != "" {
+		t.Errorf("no such controller: %q", got)
+	}
+	if got := HWDBTool(nil, inventory.DMI{}, "6.1.0")(devs[0]); got != "" {
+		t.Errorf("no hwdb: %q", got)
+	}
+}

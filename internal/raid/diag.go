@@ -172,14 +172,39 @@ func (g Diagnoser) Diagnose(err error, pci string) error {
 }
 
 func (g Diagnoser) toolFor(dev inventory.PCIDevice) string {
-	if g.DB == nil || g.Inventory == nil {
+	if g.Inventory == nil {
 		return ""
 	}
-	d, ok := g.DB.Decide(dev, g.Inventory.DMI, g.Inventory.Kernel)
-	if !ok {
+	return toolFamily(HWDBTool(g.DB, g.Inventory.DMI, g.Inventory.Kernel)(dev))
+}
+
+// HWDBTool is the RAID tool the hwdb names for a controller on a machine
+// with these DMI strings and kernel ("" without a db or a rule): what
+// plan.Options.ToolFor takes, and with ToolAt what ApplyPlan takes.
+func HWDBTool(db *hwdb.DB, dmi inventory.DMI, kernel string) func(inventory.PCIDevice) string {
+	return func(dev inventory.PCIDevice) string {
+		if db == nil {
+			return ""
+		}
+		d, ok := db.Decide(dev, dmi, kernel)
+		if !ok {
+			return ""
+		}
+		return d.RAIDTool
+	}
+}
+
+// ToolAt turns a per-controller tool lookup into ApplyPlan's lookup by PCI
+// address over the machine's devices.
+func ToolAt(devs []inventory.PCIDevice, toolFor func(inventory.PCIDevice) string) func(pci string) string {
+	return func(pci string) string {
+		for _, dev := range devs {
+			if dev.Addr == pci {
+				return toolFor(dev)
+			}
+		}
 		return ""
 	}
-	return toolFamily(d.RAIDTool)
 }
 
 // toolFamily maps aliases to one name (perccli → storcli).

@@ -1,7 +1,6 @@
 package fake
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -98,11 +97,7 @@ func Arcconf(args []string, getenv func(string) string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "FAKE arcconf %s: %v\n", strings.Join(args, " "), err)
 		return 1
 	}
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err == nil {
-		err = writeFile(path, append(data, '\n'))
-	}
-	if err != nil {
+	if err := saveState(path, st); err != nil {
 		fmt.Fprintf(stderr, "FAKE arcconf: %v\n", err)
 		return 2
 	}

@@ -170,17 +170,17 @@ func sleep(getenv func(string) string, stderr io.Writer) {
 }
 
 // Save writes the state file.
-func (s *State) Save(path string) error {
-	data, err := json.MarshalIndent(s, "", "  ")
+func (s *State) Save(path string) error { return saveState(path, s) }
+
+// saveState writes any fake's state as JSON, replacing the file
+// atomically, so a fake killed mid-way (SIGSEGV, timeout) leaves the
+// previous state.
+func saveState(path string, st any) error {
+	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFile(path, append(data, '\n'))
-}
-
-// writeFile replaces the state file atomically, so a fake killed mid-way
-// (SIGSEGV, timeout) leaves the previous state.
-func writeFile(path string, data []byte) error {
+	data = append(data, '\n')
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return err

@@ -1,7 +1,6 @@
 package fake
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -86,11 +85,7 @@ func Ssacli(args []string, getenv func(string) string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "FAKE ssacli %s: %v\n", strings.Join(args, " "), err)
 		return 1
 	}
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err == nil {
-		err = writeFile(path, append(data, '\n'))
-	}
-	if err != nil {
+	if err := saveState(path, st); err != nil {
 		fmt.Fprintf(stderr, "FAKE ssacli: %v\n", err)
 		return 2
 	}

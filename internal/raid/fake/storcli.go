@@ -157,13 +157,7 @@ func Storcli(args []string, getenv func(string) string, stdout, stderr io.Writer
 	return code
 }
 
-func (s *StorcliState) save(path string) error {
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFile(path, append(data, '\n'))
-}
+func (s *StorcliState) save(path string) error { return saveState(path, s) }
 
 var scTarget = regexp.MustCompile(`^/c(\d+|all)(?:/v(\d+|all))?$`)
 
