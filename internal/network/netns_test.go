@@ -16,6 +16,7 @@ package network
 //	c1                    ── veth ── s1 10.77.2.1/24, DHCP server (two-NIC tests)
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -984,5 +985,33 @@ func testDHCP6(t *testing.T, noRapid bool, wantTypes []dhcpv6.MessageType) {
 	// matters.
 	if diff := cmp.Diff(wantTypes, slices.Compact(slices.Clone(s.types))); diff != "" {
 		t.Errorf("messages the server saw (-want +got):\n%s", diff)
+	}
+}
+
+// TestNetnsV6NoWait: with V6NoWait, Up takes the link's IPv6 addresses as
+// they are once the lease is applied, instead of waiting V6Timeout for a
+// global one (this network has no router advertising one).
+func TestNetnsV6NoWait(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	cli, _, _ := twoNICs(t)
+	c1, _ := cli.nl.LinkByName("c1")
+	var hn hostnames
+	cfg := clientConfig(t, cli, &hn)
+	cfg.SysfsRoot = fakeSysfs(t, []string{"c0", "c1"})
+	cfg.BootIF = c1.Attrs().HardwareAddr
+	cfg.V6Timeout = time.Minute // longer than upT's deadline: waiting would show
+	cfg.V6NoWait = true
+	var logged bytes.Buffer
+	cfg.Log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	st, err := upT(t, cfg)
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	if st.Interface != "c1" || !st.Addr.IsValid() {
+		t.Errorf("got %s %s, want c1 with its lease", st.Interface, st.Addr)
+	}
+	if !strings.Contains(logged.String(), "ipv6 not awaited") {
+		t.Errorf("Up waited for IPv6 despite V6NoWait; log:\n%s", logged.String())
 	}
 }
