@@ -102,6 +102,9 @@ func (s Stick) ISO(out string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("iso9660 finalize: %w", err)
 	}
+	if err := fixISOTimes(f, isoTime); err != nil {
+		return nil, fmt.Errorf("iso9660 timestamps: %w", err)
+	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err

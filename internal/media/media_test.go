@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/backend/file"
@@ -380,4 +381,41 @@ func FuzzElToritoImage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = ElToritoImage(bytes.NewReader(b)) // must not panic
 	})
+}
+
+// TestISOReproducible: the same inputs give the same ISO, whatever the
+// clock and the source files' mtimes say (go-diskfs stamps both in; see
+// fixISOTimes).
+func TestISOReproducible(t *testing.T) {
+	s := fakeStick(t)
+	dir := t.TempDir()
+	first := filepath.Join(dir, "a.iso")
+	if _, err := s.ISO(first); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(-36 * time.Hour)
+	for _, p := range []string{s.Kernel, s.Initrd, s.Plan, s.Loader} {
+		if err := os.Chtimes(p, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := filepath.Join(dir, "b.iso")
+	if _, err := s.ISO(second); err != nil {
+		t.Fatal(err)
+	}
+	a, b := mustRead(t, first), mustRead(t, second)
+	if !bytes.Equal(a, b) {
+		n := 0
+		for i := range min(len(a), len(b)) {
+			if a[i] != b[i] {
+				n = i
+				break
+			}
+		}
+		t.Fatalf("two builds differ (%d and %d bytes; first difference at byte %d, sector %d)", len(a), len(b), n, n/2048)
+	}
+	// The primary volume descriptor's creation date is needle's fixed one.
+	if got := string(a[16*2048+813 : 16*2048+829]); got != "2000010100000000" {
+		t.Errorf("PVD creation date %q", got)
+	}
 }
