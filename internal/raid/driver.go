@@ -150,6 +150,30 @@ func (r *Result) merge(listed Controller, detail *Result) {
 	}
 }
 
+// listThenDetail is State for the tools that list their controllers
+// first and then describe each one: listArgs (output parsed as listCmd),
+// then detail(c) per listed controller, merged into one state. A machine
+// without a controller the tool manages gives an empty state.
+func (b base) listThenDetail(ctx context.Context, listCmd string, listArgs []string, detail func(c Controller) (*Result, error)) (*Result, error) {
+	st := newState(b.tool)
+	list, err := b.call(ctx, listCmd, listArgs...)
+	if errors.Is(err, ErrNoController) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.ToolVersion = list.ToolVersion
+	for _, c := range list.Controllers {
+		det, err := detail(c)
+		if err != nil {
+			return nil, ctrlErr(b.tool, c, err)
+		}
+		st.merge(c, det)
+	}
+	return st, Check(st)
+}
+
 func ctrlErr(tool string, c Controller, err error) error {
 	return &ControllerError{Tool: tool, Index: c.Index, PCIAddress: c.PCIAddress, PCIID: c.PCIID, Err: err}
 }
@@ -159,23 +183,9 @@ func ctrlErr(tool string, c Controller, err error) error {
 type ircu struct{ base }
 
 func (d ircu) State(ctx context.Context) (*Result, error) {
-	st := newState(d.tool)
-	list, err := d.call(ctx, "list", "LIST")
-	if errors.Is(err, ErrNoController) {
-		return st, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	st.ToolVersion = list.ToolVersion
-	for _, c := range list.Controllers {
-		disp, err := d.call(ctx, "display", strconv.Itoa(c.Index), "DISPLAY")
-		if err != nil {
-			return nil, ctrlErr(d.tool, c, err)
-		}
-		st.merge(c, disp)
-	}
-	return st, Check(st)
+	return d.listThenDetail(ctx, "list", []string{"LIST"}, func(c Controller) (*Result, error) {
+		return d.call(ctx, "display", strconv.Itoa(c.Index), "DISPLAY")
+	})
 }
 
 func (d ircu) CreateArgs(ctrl int, v VolumeSpec) ([]string, error) {
@@ -189,20 +199,12 @@ func (d ircu) DeleteArgs(ctrl int, id string) ([]string, error) {
 
 func (d ircu) Create(ctx context.Context, ctrl int, v VolumeSpec) error {
 	args, err := d.CreateArgs(ctrl, v)
-	if err != nil {
-		return err
-	}
-	_, err = d.call(ctx, "create", args...)
-	return err
+	return d.run(ctx, "create", args, err)
 }
 
 func (d ircu) Delete(ctx context.Context, ctrl int, id string) error {
 	args, err := d.DeleteArgs(ctrl, id)
-	if err != nil {
-		return err
-	}
-	_, err = d.call(ctx, "delete", args...)
-	return err
+	return d.run(ctx, "delete", args, err)
 }
 
 // storcli drives storcli and perccli with J output: "show J", then
@@ -210,23 +212,9 @@ func (d ircu) Delete(ctx context.Context, ctrl int, id string) error {
 type storcli struct{ base }
 
 func (d storcli) State(ctx context.Context) (*Result, error) {
-	st := newState(d.tool)
-	list, err := d.call(ctx, "show", "show", "J")
-	if errors.Is(err, ErrNoController) {
-		return st, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	st.ToolVersion = list.ToolVersion
-	for _, c := range list.Controllers {
-		det, err := d.call(ctx, "ctrl-show", fmt.Sprintf("/c%d", c.Index), "show", "J")
-		if err != nil {
-			return nil, ctrlErr(d.tool, c, err)
-		}
-		st.merge(c, det)
-	}
-	return st, Check(st)
+	return d.listThenDetail(ctx, "show", []string{"show", "J"}, func(c Controller) (*Result, error) {
+		return d.call(ctx, "ctrl-show", fmt.Sprintf("/c%d", c.Index), "show", "J")
+	})
 }
 
 func (d storcli) CreateArgs(ctrl int, v VolumeSpec) ([]string, error) {
@@ -242,19 +230,25 @@ func (d storcli) DeleteArgs(ctrl int, id string) ([]string, error) {
 
 func (d storcli) Create(ctx context.Context, ctrl int, v VolumeSpec) error {
 	args, err := d.CreateArgs(ctrl, v)
-	if err != nil {
-		return err
-	}
-	_, err = d.call(ctx, "action", args...)
-	return err
+	return d.run(ctx, "action", args, err)
 }
 
 func (d storcli) Delete(ctx context.Context, ctrl int, id string) error {
 	args, err := d.DeleteArgs(ctrl, id)
+	return d.run(ctx, "action", args, err)
+}
+
+// run runs a create or delete whose argv was built with err: through call,
+// parsing the output as cmd, or through change when cmd is "" (a tool that
+// prints nothing when it works).
+func (b base) run(ctx context.Context, cmd string, args []string, err error) error {
 	if err != nil {
 		return err
 	}
-	_, err = d.call(ctx, "action", args...)
+	if cmd == "" {
+		return b.change(ctx, args...)
+	}
+	_, err = b.call(ctx, cmd, args...)
 	return err
 }
 
@@ -284,22 +278,9 @@ func (b base) change(ctx context.Context, args ...string) error {
 type arcconf struct{ base }
 
 func (d arcconf) State(ctx context.Context) (*Result, error) {
-	st := newState(d.tool)
-	list, err := d.call(ctx, "list", "LIST")
-	if errors.Is(err, ErrNoController) {
-		return st, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range list.Controllers {
-		cfg, err := d.call(ctx, "getconfig", "GETCONFIG", strconv.Itoa(c.Index), "AL")
-		if err != nil {
-			return nil, ctrlErr(d.tool, c, err)
-		}
-		st.merge(c, cfg)
-	}
-	return st, Check(st)
+	return d.listThenDetail(ctx, "list", []string{"LIST"}, func(c Controller) (*Result, error) {
+		return d.call(ctx, "getconfig", "GETCONFIG", strconv.Itoa(c.Index), "AL")
+	})
 }
 
 func (d arcconf) CreateArgs(ctrl int, v VolumeSpec) ([]string, error) {
@@ -313,20 +294,12 @@ func (d arcconf) DeleteArgs(ctrl int, id string) ([]string, error) {
 
 func (d arcconf) Create(ctx context.Context, ctrl int, v VolumeSpec) error {
 	args, err := d.CreateArgs(ctrl, v)
-	if err != nil {
-		return err
-	}
-	_, err = d.call(ctx, "create", args...)
-	return err
+	return d.run(ctx, "create", args, err)
 }
 
 func (d arcconf) Delete(ctx context.Context, ctrl int, id string) error {
 	args, err := d.DeleteArgs(ctrl, id)
-	if err != nil {
-		return err
-	}
-	_, err = d.call(ctx, "delete", args...)
-	return err
+	return d.run(ctx, "delete", args, err)
 }
 
 // twcli (3ware): "info", then "/cN show" per controller and "/cN/uM show
@@ -335,32 +308,23 @@ func (d arcconf) Delete(ctx context.Context, ctrl int, id string) error {
 type twcli struct{ base }
 
 func (d twcli) State(ctx context.Context) (*Result, error) {
-	st := newState(d.tool)
-	list, err := d.call(ctx, "info", "info")
-	if errors.Is(err, ErrNoController) {
-		return st, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range list.Controllers {
+	return d.listThenDetail(ctx, "info", []string{"info"}, func(c Controller) (*Result, error) {
 		det, err := d.call(ctx, "ctrl-show", fmt.Sprintf("/c%d", c.Index), "show")
 		if err != nil {
-			return nil, ctrlErr(d.tool, c, err)
+			return nil, err
 		}
 		for i, v := range det.Volumes {
 			named, err := d.call(ctx, "unit-name", fmt.Sprintf("/c%d/%s", c.Index, v.ID), "show", "name")
 			if err != nil {
-				return nil, ctrlErr(d.tool, c, err)
+				return nil, err
 			}
 			if len(named.Volumes) != 1 || named.Volumes[0].ID != v.ID {
-				return nil, ctrlErr(d.tool, c, fmt.Errorf("/c%d/%s show name answered for %+v", c.Index, v.ID, named.Volumes))
+				return nil, fmt.Errorf("/c%d/%s show name answered for %+v", c.Index, v.ID, named.Volumes)
 			}
 			det.Volumes[i].Name = named.Volumes[0].Name
 		}
-		st.merge(c, det)
-	}
-	return st, Check(st)
+		return det, nil
+	})
 }
 
 func (d twcli) CreateArgs(ctrl int, v VolumeSpec) ([]string, error) {
@@ -374,20 +338,12 @@ func (d twcli) DeleteArgs(ctrl int, id string) ([]string, error) {
 
 func (d twcli) Create(ctx context.Context, ctrl int, v VolumeSpec) error {
 	args, err := d.CreateArgs(ctrl, v)
-	if err != nil {
-		return err
-	}
-	_, err = d.call(ctx, "add", args...)
-	return err
+	return d.run(ctx, "add", args, err)
 }
 
 func (d twcli) Delete(ctx context.Context, ctrl int, id string) error {
 	args, err := d.DeleteArgs(ctrl, id)
-	if err != nil {
-		return err
-	}
-	_, err = d.call(ctx, "del", args...)
-	return err
+	return d.run(ctx, "del", args, err)
 }
 
 // ssacli (HPE Smart Array): one "ctrl all show config detail" covers every
@@ -421,18 +377,12 @@ func (d ssacli) DeleteArgs(slot int, id string) ([]string, error) {
 
 func (d ssacli) Create(ctx context.Context, slot int, v VolumeSpec) error {
 	args, err := d.CreateArgs(slot, v)
-	if err != nil {
-		return err
-	}
-	return d.change(ctx, args...)
+	return d.run(ctx, "", args, err)
 }
 
 func (d ssacli) Delete(ctx context.Context, slot int, id string) error {
 	args, err := d.DeleteArgs(slot, id)
-	if err != nil {
-		return err
-	}
-	return d.change(ctx, args...)
+	return d.run(ctx, "", args, err)
 }
 
 // VolumeNames reports whether tool stores a volume's name, which is how
