@@ -1,5 +1,10 @@
 package handoff
 
+import (
+	"cmp"
+	"strings"
+)
+
 // compareVersions orders two version strings as the UAPI Version Format
 // Specification does (https://uapi-group.org/specifications/specs/version_format_specification/,
 // systemd's strverscmp_improved), which the Boot Loader Specification uses
@@ -15,60 +20,39 @@ func compareVersions(a, b string) int {
 		a = skipInvalid(a)
 		b = skipInvalid(b)
 
-		// "~" marks a pre-release: it loses against everything.
-		if at, bt := hasPrefix(a, '~'), hasPrefix(b, '~'); at || bt {
-			if !at {
-				return 1
-			}
-			if !bt {
-				return -1
-			}
+		// "~" marks a pre-release: it loses against everything, even the
+		// end of the string.
+		if ord, both := marker(a, b, '~'); ord != 0 {
+			return ord
+		} else if both {
 			a, b = a[1:], b[1:]
 			continue
 		}
 		if a == "" || b == "" {
-			return cmpInt(len(a), len(b))
+			return cmp.Compare(len(a), len(b))
 		}
-		// "-", "^" and ".": the side holding the separator (where the other
-		// has a later class) is the smaller one.
-		if at, bt := a[0] == '-', b[0] == '-'; at || bt {
-			if !at {
-				return 1
+		// "-", "^" and ".", in that order of class: the side holding the
+		// separator (where the other has a later class) is the smaller one.
+		stepped := false
+		for _, sep := range []byte("-^.") {
+			if ord, both := marker(a, b, sep); ord != 0 {
+				return ord
+			} else if both {
+				a, b, stepped = a[1:], b[1:], true
+				break
 			}
-			if !bt {
-				return -1
-			}
-			a, b = a[1:], b[1:]
-			continue
 		}
-		if at, bt := a[0] == '^', b[0] == '^'; at || bt {
-			if !at {
-				return 1
-			}
-			if !bt {
-				return -1
-			}
-			a, b = a[1:], b[1:]
-			continue
-		}
-		if at, bt := a[0] == '.', b[0] == '.'; at || bt {
-			if !at {
-				return 1
-			}
-			if !bt {
-				return -1
-			}
-			a, b = a[1:], b[1:]
+		if stepped {
 			continue
 		}
 		if isDigit(a[0]) || isDigit(b[0]) {
 			a = trimZeros(a)
 			b = trimZeros(b)
 			na, nb := spanDigits(a), spanDigits(b)
-			if c := cmpInt(na, nb); c != 0 {
+			if c := cmp.Compare(na, nb); c != 0 {
 				return c
 			}
-			if c := cmpStr(a[:na], b[:nb]); c != 0 {
+			if c := strings.Compare(a[:na], b[:nb]); c != 0 {
 				return c
 			}
 			a, b = a[na:], b[nb:]
@@ -76,10 +60,10 @@ func compareVersions(a, b string) int {
 		}
 		na, nb := spanLetters(a), spanLetters(b)
 		n := min(na, nb)
-		if c := cmpStr(a[:n], b[:n]); c != 0 {
+		if c := strings.Compare(a[:n], b[:n]); c != 0 {
 			return c
 		}
-		if c := cmpInt(na, nb); c != 0 {
+		if c := cmp.Compare(na, nb); c != 0 {
 			return c
 		}
 		a, b = a[na:], b[nb:]
@@ -98,9 +82,24 @@ func skipInvalid(s string) string {
 	return s[i:]
 }
 
-func hasPrefix(s string, c byte) bool { return s != "" && s[0] == c }
-func isDigit(c byte) bool             { return c >= '0' && c <= '9' }
-func isLetter(c byte) bool            { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+// marker compares a and b at a class marker m: a side that holds it where
+// the other does not is the smaller (ord -1 or +1); both holding it are
+// stepped past by the caller (both).
+func marker(a, b string, m byte) (ord int, both bool) {
+	at, bt := a != "" && a[0] == m, b != "" && b[0] == m
+	switch {
+	case at && bt:
+		return 0, true
+	case at:
+		return -1, false
+	case bt:
+		return 1, false
+	}
+	return 0, false
+}
+
+func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func trimZeros(s string) string {
 	i := 0
@@ -124,24 +123,4 @@ func spanLetters(s string) int {
 		i++
 	}
 	return i
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

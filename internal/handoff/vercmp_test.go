@@ -1,6 +1,9 @@
 package handoff
 
-import "testing"
+import (
+	"cmp"
+	"testing"
+)
 
 // TestCompareVersionsOrder checks a list in increasing order, the one
 // systemd's test-string-util uses for strverscmp_improved: every earlier
@@ -13,7 +16,7 @@ func TestCompareVersionsOrder(t *testing.T) {
 	}
 	for i := range ordered {
 		for j := range ordered {
-			want := cmpInt(i, j)
+			want := cmp.Compare(i, j)
 			if got := compareVersions(ordered[i], ordered[j]); got != want {
 				t.Errorf("compareVersions(%q, %q) = %d, want %d", ordered[i], ordered[j], got, want)
 			}
