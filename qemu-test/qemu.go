@@ -10,7 +10,6 @@ package qemutest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/needle-boot/needle/initramfs"
+	"github.com/needle-boot/needle/internal/fileutil"
 	"github.com/needle-boot/needle/internal/qemu"
 )
 
@@ -43,22 +43,7 @@ type Artifacts struct {
 }
 
 // RepoRoot finds the repository from the working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return fileutil.RepoRoot() }
 
 // Require returns the artifacts or stops the test: a skip that says why,
 // or a failure when NEEDLE_QEMU=required.

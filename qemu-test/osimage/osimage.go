@@ -34,6 +34,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/needle-boot/needle/internal/fileutil"
 )
 
 // ErrUnavailable: this machine cannot build the image (not root, or a
@@ -204,7 +206,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.LookPath = exec.LookPath
 	}
 	if o.CacheDir == "" {
-		root, err := repoRoot()
+		root, err := fileutil.RepoRoot()
 		if err != nil {
 			return o, fmt.Errorf("os image cache: %w", err)
 		}
@@ -247,23 +249,6 @@ func (o Options) mirror() (string, error) {
 	}
 	o.Log.Info("debian mirror from apt sources", "uri", src.URI, "file", src.File, "line", src.Line)
 	return src.URI, nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // load reads a finished cache entry and checks its files are there with
