@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -28,40 +27,27 @@ const isoSector = 2048
 // the system) has one ESP partition over the El Torito image, so the ISO
 // written to a USB stick boots like `needle usb`'s image.
 func (s Stick) ISO(out string) (*Image, error) {
-	log := s.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	files, err := s.files("iso")
+	b, err := s.prepare("iso", out)
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(out), ".needle-iso-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	espDir := filepath.Join(tmp, "esp")
-	content, err := stage(espDir, files)
-	if err != nil {
-		return nil, err
-	}
-	sd, volID, err := seed(files)
+	defer os.RemoveAll(b.tmp)
+	sd, volID, err := seed(b.files)
 	if err != nil {
 		return nil, err
 	}
 
 	// The El Torito image. Its size is a multiple of the ISO's 2 KiB
 	// sector (it is, in MiB) so the hybrid partition ends on it exactly.
-	fatSize := fatSizeFor(content)
-	img := filepath.Join(tmp, "efiboot.img")
+	fatSize := fatSizeFor(b.content)
+	img := filepath.Join(b.tmp, "efiboot.img")
 	fi, err := os.Create(img)
 	if err != nil {
 		return nil, err
 	}
 	err = fi.Truncate(fatSize)
 	if err == nil {
-		err = disk.MakeFAT32(fi, fatSize, os.DirFS(espDir), disk.FATOptions{Label: Label, VolumeID: volID})
+		err = disk.MakeFAT32(fi, fatSize, os.DirFS(b.esp), disk.FATOptions{Label: Label, VolumeID: volID})
 	}
 	if cerr := fi.Close(); err == nil {
 		err = cerr
@@ -72,14 +58,14 @@ func (s Stick) ISO(out string) (*Image, error) {
 
 	// The ISO tree: the ESP's files plus the boot image. go-diskfs removes
 	// its workspace when it finalizes, so it gets a directory of its own.
-	ws := filepath.Join(tmp, "tree")
-	if _, err := stage(ws, files); err != nil {
+	ws := filepath.Join(b.tmp, "tree")
+	if _, err := stage(ws, b.files); err != nil {
 		return nil, err
 	}
 	if _, err := stage(ws, map[string]espFile{EFIImagePath: {src: img}}); err != nil {
 		return nil, err
 	}
-	part := filepath.Join(tmp, "image.iso")
+	part := filepath.Join(b.tmp, "image.iso")
 	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, err
@@ -127,7 +113,7 @@ func (s Stick) ISO(out string) (*Image, error) {
 	pl := disk.Placement{Table: "gpt", DiskSize: total, SectorSize: 512, DiskGUID: disk.DeriveUUID(sd, "iso"),
 		Partitions: []disk.Placed{{Number: 1, Name: Label, Type: "esp", TypeGUID: espTypeGUID(),
 			Start: espStart, Size: fatSize, PartUUID: disk.DeriveUUID(sd, "iso", Label)}}}
-	if err := disk.WriteTable(file.New(f, false), pl, log); err != nil {
+	if err := disk.WriteTable(file.New(f, false), pl, b.log); err != nil {
 		return nil, fmt.Errorf("hybrid GPT: %w", err)
 	}
 	if err := f.Sync(); err != nil {
@@ -140,7 +126,7 @@ func (s Stick) ISO(out string) (*Image, error) {
 		return nil, err
 	}
 	return &Image{Path: out, Size: total, ISOBytes: isoBytes, EFIImage: espStart, ESPStart: espStart, ESPSize: fatSize,
-		DiskGUID: pl.DiskGUID, PartUUID: pl.Partitions[0].PartUUID, Contents: sortedKeys(files)}, nil
+		DiskGUID: pl.DiskGUID, PartUUID: pl.Partitions[0].PartUUID, Contents: sortedKeys(b.files)}, nil
 }
 
 func espTypeGUID() string {

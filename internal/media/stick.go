@@ -210,36 +210,54 @@ type Image struct {
 	Contents []string
 }
 
+// prepared is what USB and ISO start from: the logger, the medium's files,
+// and those files staged in esp (content bytes) under tmp, a scratch
+// directory next to the output that the caller removes.
+type prepared struct {
+	log      *slog.Logger
+	files    map[string]espFile
+	tmp, esp string
+	content  int64
+}
+
+func (s Stick) prepare(medium, out string) (*prepared, error) {
+	p := &prepared{log: s.Log}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if p.files, err = s.files(medium); err != nil {
+		return nil, err
+	}
+	if p.tmp, err = os.MkdirTemp(filepath.Dir(out), ".needle-"+medium+"-"); err != nil {
+		return nil, err
+	}
+	p.esp = filepath.Join(p.tmp, "esp")
+	if p.content, err = stage(p.esp, p.files); err != nil {
+		os.RemoveAll(p.tmp)
+		return nil, err
+	}
+	return p, nil
+}
+
 // USB writes a GPT disk image of size bytes (0: as small as the content
 // allows) with one FAT32 ESP labelled NEEDLE.
 func (s Stick) USB(out string, size int64) (*Image, error) {
-	log := s.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	files, err := s.files("usb")
+	b, err := s.prepare("usb", out)
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(out), ".needle-usb-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	content, err := stage(filepath.Join(tmp, "esp"), files)
-	if err != nil {
-		return nil, err
-	}
+	defer os.RemoveAll(b.tmp)
 	// 1 MiB before the ESP (protective MBR, GPT, alignment), 1 MiB after
 	// (the backup GPT, rounded to the alignment).
-	minSize := disk.Align + fatSizeFor(content) + disk.Align
+	minSize := disk.Align + fatSizeFor(b.content) + disk.Align
 	if size == 0 {
 		size = minSize
 	}
 	if size < minSize {
-		return nil, fmt.Errorf("--size %s is too small: the content needs %s", disk.FormatSize(size), disk.FormatSize(minSize))
+		return nil, fmt.Errorf("--size %s is too small: the b.content needs %s", disk.FormatSize(size), disk.FormatSize(minSize))
 	}
-	sd, volID, err := seed(files)
+	sd, volID, err := seed(b.files)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +267,7 @@ func (s Stick) USB(out string, size int64) (*Image, error) {
 		return nil, err
 	}
 	esp := pl.Partitions[0]
-	part := filepath.Join(tmp, "image")
+	part := filepath.Join(b.tmp, "image")
 	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, err
@@ -258,10 +276,10 @@ func (s Stick) USB(out string, size int64) (*Image, error) {
 	if err := f.Truncate(size); err != nil {
 		return nil, err
 	}
-	if err := disk.WriteTable(file.New(f, false), pl, log); err != nil {
+	if err := disk.WriteTable(file.New(f, false), pl, b.log); err != nil {
 		return nil, err
 	}
-	if err := disk.MakeFAT32(io.NewOffsetWriter(f, esp.Start), esp.Size, os.DirFS(filepath.Join(tmp, "esp")),
+	if err := disk.MakeFAT32(io.NewOffsetWriter(f, esp.Start), esp.Size, os.DirFS(filepath.Join(b.tmp, "esp")),
 		disk.FATOptions{Label: Label, VolumeID: volID, Hidden: uint32(esp.Start / 512)}); err != nil {
 		return nil, fmt.Errorf("ESP of %s: %w", out, err)
 	}
@@ -275,7 +293,7 @@ func (s Stick) USB(out string, size int64) (*Image, error) {
 		return nil, err
 	}
 	return &Image{Path: out, Size: size, ESPStart: esp.Start, ESPSize: esp.Size, DiskGUID: pl.DiskGUID,
-		PartUUID: esp.PartUUID, Contents: sortedKeys(files)}, nil
+		PartUUID: esp.PartUUID, Contents: sortedKeys(b.files)}, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
