@@ -77,32 +77,14 @@ const DefaultArcconfState = "/run/fake-arcconf.json"
 // Arcconf runs the FAKE arcconf with the tool's arguments and returns its
 // exit status.
 func Arcconf(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	path := statePath(getenv, DefaultArcconfState)
-	st := DefaultArcconf()
-	if err := loadInto(path, getenv, st); err != nil {
-		fmt.Fprintf(stderr, "FAKE arcconf: %v\n", err)
-		return 2
-	}
-	sleep(getenv, stderr)
-	verb := ""
-	if len(args) > 0 {
-		verb = strings.ToUpper(args[0])
-	}
-	if v := getenv(SegvEnv); v != "" && strings.EqualFold(v, verb) {
-		dieSIGSEGV()
-	}
-	fmt.Fprint(stdout, "Controllers found: 1\n")
-	if err := st.run(args, stdout); err != nil {
-		fmt.Fprintf(stdout, "Error: FAKE arcconf: %v\nCommand aborted.\n", err)
-		fmt.Fprintf(stderr, "FAKE arcconf %s: %v\n", strings.Join(args, " "), err)
-		return 1
-	}
-	if err := saveState(path, st); err != nil {
-		fmt.Fprintf(stderr, "FAKE arcconf: %v\n", err)
-		return 2
-	}
-	fmt.Fprint(stdout, "\nCommand completed successfully.\n")
-	return 0
+	return frame{
+		name:   "arcconf",
+		header: "Controllers found: 1\n",
+		fail:   "Error: FAKE arcconf: %v\nCommand aborted.\n",
+		footer: "\nCommand completed successfully.\n",
+		// The verb is the first argument: LIST, GETCONFIG, CREATE, DELETE.
+		segv: func(v string, args []string) bool { return len(args) > 0 && strings.EqualFold(v, args[0]) },
+	}.main(DefaultArcconf(), statePath(getenv, DefaultArcconfState), args, getenv, stdout, stderr)
 }
 
 func (s *ArcconfState) run(args []string, w io.Writer) error {

@@ -172,6 +172,44 @@ func sleep(getenv func(string) string, stderr io.Writer) {
 // Save writes the state file.
 func (s *State) Save(path string) error { return saveState(path, s) }
 
+// fakeState is a FAKE tool's pretend controller: run carries out one
+// command line, printing what the tool would.
+type fakeState interface {
+	run(args []string, w io.Writer) error
+}
+
+// frame is what the arcconf, tw_cli and ssacli fakes do around a command:
+// load the state file, honour the sleep knob, die on SIGSEGV when segv says
+// NEEDLE_FAKE_SEGV names this command, print header, run, print a failure
+// the tool's way (fail, with the error), save the state, print footer.
+type frame struct {
+	name, header, fail, footer string
+	segv                       func(v string, args []string) bool
+}
+
+func (f frame) main(st fakeState, path string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if err := loadInto(path, getenv, st); err != nil {
+		fmt.Fprintf(stderr, "FAKE %s: %v\n", f.name, err)
+		return 2
+	}
+	sleep(getenv, stderr)
+	if v := getenv(SegvEnv); v != "" && f.segv(v, args) {
+		dieSIGSEGV()
+	}
+	fmt.Fprint(stdout, f.header)
+	if err := st.run(args, stdout); err != nil {
+		fmt.Fprintf(stdout, f.fail, err)
+		fmt.Fprintf(stderr, "FAKE %s %s: %v\n", f.name, strings.Join(args, " "), err)
+		return 1
+	}
+	if err := saveState(path, st); err != nil {
+		fmt.Fprintf(stderr, "FAKE %s: %v\n", f.name, err)
+		return 2
+	}
+	fmt.Fprint(stdout, f.footer)
+	return 0
+}
+
 // saveState writes any fake's state as JSON, replacing the file
 // atomically, so a fake killed mid-way (SIGSEGV, timeout) leaves the
 // previous state.

@@ -70,26 +70,14 @@ const DefaultSsacliState = "/run/fake-ssacli.json"
 // Ssacli runs the FAKE ssacli with the tool's arguments and returns its
 // exit status.
 func Ssacli(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	path := statePath(getenv, DefaultSsacliState)
-	st := DefaultSsacli()
-	if err := loadInto(path, getenv, st); err != nil {
-		fmt.Fprintf(stderr, "FAKE ssacli: %v\n", err)
-		return 2
-	}
-	sleep(getenv, stderr)
-	if v := getenv(SegvEnv); v != "" && slices.ContainsFunc(args, func(a string) bool { return strings.EqualFold(a, v) }) {
-		dieSIGSEGV()
-	}
-	if err := st.run(args, stdout); err != nil {
-		fmt.Fprintf(stdout, "\nError: FAKE ssacli: %v\n\n", err)
-		fmt.Fprintf(stderr, "FAKE ssacli %s: %v\n", strings.Join(args, " "), err)
-		return 1
-	}
-	if err := saveState(path, st); err != nil {
-		fmt.Fprintf(stderr, "FAKE ssacli: %v\n", err)
-		return 2
-	}
-	return 0
+	return frame{
+		name: "ssacli",
+		fail: "\nError: FAKE ssacli: %v\n\n",
+		// Any word of the command: show, create, delete.
+		segv: func(v string, args []string) bool {
+			return slices.ContainsFunc(args, func(a string) bool { return strings.EqualFold(a, v) })
+		},
+	}.main(DefaultSsacli(), statePath(getenv, DefaultSsacliState), args, getenv, stdout, stderr)
 }
 
 func (s *SsacliState) run(args []string, w io.Writer) error {

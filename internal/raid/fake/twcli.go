@@ -66,27 +66,13 @@ const DefaultTwcliState = "/run/fake-tw_cli.json"
 // Twcli runs the FAKE tw_cli with the tool's arguments and returns its
 // exit status.
 func Twcli(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	path := statePath(getenv, DefaultTwcliState)
-	st := DefaultTwcli()
-	if err := loadInto(path, getenv, st); err != nil {
-		fmt.Fprintf(stderr, "FAKE tw_cli: %v\n", err)
-		return 2
-	}
-	sleep(getenv, stderr)
-	if v := getenv(SegvEnv); v != "" && len(args) > 0 && strings.EqualFold(v, args[len(args)-1]) {
-		dieSIGSEGV()
-	}
-	fmt.Fprint(stdout, "# FAKE tw_cli of the needle test suite, not an LSI tool\n")
-	if err := st.run(args, stdout); err != nil {
-		fmt.Fprintf(stdout, "Error: (CLI:FAKE) %v\n", err)
-		fmt.Fprintf(stderr, "FAKE tw_cli %s: %v\n", strings.Join(args, " "), err)
-		return 1
-	}
-	if err := saveState(path, st); err != nil {
-		fmt.Fprintf(stderr, "FAKE tw_cli: %v\n", err)
-		return 2
-	}
-	return 0
+	return frame{
+		name:   "tw_cli",
+		header: "# FAKE tw_cli of the needle test suite, not an LSI tool\n",
+		fail:   "Error: (CLI:FAKE) %v\n",
+		// The verb is the last argument: show, add, del, name.
+		segv: func(v string, args []string) bool { return len(args) > 0 && strings.EqualFold(v, args[len(args)-1]) },
+	}.main(DefaultTwcli(), statePath(getenv, DefaultTwcliState), args, getenv, stdout, stderr)
 }
 
 var twObject = regexp.MustCompile(`^/c(\d+)(?:/u(\d+))?$`)
