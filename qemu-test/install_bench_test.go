@@ -100,35 +100,22 @@ func lookTool(name string) (string, error) {
 	return "", last
 }
 
-// loadOrder lists the module files for names with every dependency before
-// the module that needs it (insmod order), pre-softdeps included.
+// loadOrder lists the module files for names in insmod order, as the
+// modules package resolves them (dependencies first, softdeps included),
+// each once; builtins need no file.
 func loadOrder(ix *modules.Index, names []string) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
-	var visit func(name string) error
-	visit = func(name string) error {
-		ms, _ := ix.Lookup(name)
-		if len(ms) == 0 {
-			return fmt.Errorf("floor: no module %s in the kernel's tree", name)
-		}
-		for _, m := range ms {
-			if m.Builtin || seen[m.Name] {
-				continue
-			}
-			seen[m.Name] = true
-			pre, _ := m.Softdeps()
-			for _, d := range append(pre, m.Deps...) {
-				if err := visit(d); err != nil {
-					return err
-				}
-			}
-			out = append(out, m.Path)
-		}
-		return nil
-	}
 	for _, n := range names {
-		if err := visit(n); err != nil {
-			return nil, err
+		p, err := ix.Resolve(n, modules.Policy{})
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+		for _, st := range p.Steps {
+			if m := st.Module; !m.Builtin && !seen[m.Name] {
+				seen[m.Name] = true
+				out = append(out, m.Path)
+			}
 		}
 	}
 	return out, nil
