@@ -33,7 +33,7 @@ func checkAgainstExamine(t *testing.T, name string, sb *Superblock, exam map[str
 		"Device UUID":  sb.DeviceUUID.String(),
 		"Device Role":  fmt.Sprintf("Active device %d", sb.Role()),
 		"Events":       fmt.Sprint(sb.Events),
-		"Checksum":     fmt.Sprintf("%08x - correct", sb.Checksum),
+		"Checksum":     fmt.Sprintf("%x - correct", sb.Checksum), // mdadm prints %x: no leading zeros
 	}
 	got := map[string]string{}
 	for k := range want {

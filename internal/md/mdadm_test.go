@@ -155,7 +155,7 @@ func TestMdadmExamine(t *testing.T) {
 				if c := got["Checksum"]; !strings.HasSuffix(c, " - correct") {
 					t.Errorf("mdadm --examine %s: Checksum %q, want \"… - correct\"", m.Name, c)
 				}
-				if c, want := got["Checksum"], fmt.Sprintf("%08x - correct", a.Superblocks[d].Checksum); c != want {
+				if c, want := got["Checksum"], fmt.Sprintf("%x - correct", a.Superblocks[d].Checksum); c != want {
 					t.Errorf("Checksum %q, want %q", c, want)
 				}
 			}
