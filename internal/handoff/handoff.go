@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/needle-boot/needle/internal/plan"
+	"github.com/needle-boot/needle/internal/shell"
 )
 
 // Values from include/uapi/linux/reboot.h and include/uapi/linux/kexec.h,
@@ -242,22 +243,15 @@ func (a Action) WriteTo(w io.Writer) (int64, error) {
 		}
 		fmt.Fprintf(&b, "  kexec_file_load(open(kernel, O_RDONLY), %s, %q, %s)\n", initrd, t.Cmdline, flags)
 		b.WriteString("  then: unmount everything under the mount root (reverse order), sync, reboot(LINUX_REBOOT_CMD_KEXEC)\n")
-		fmt.Fprintf(&b, "  same as: kexec -s -l %s", shellQuote(t.Kernel))
+		fmt.Fprintf(&b, "  same as: kexec -s -l %s", shell.Quote(t.Kernel))
 		if len(t.Initrd) == 1 {
-			fmt.Fprintf(&b, " --initrd=%s", shellQuote(t.Initrd[0]))
+			fmt.Fprintf(&b, " --initrd=%s", shell.Quote(t.Initrd[0]))
 		}
-		fmt.Fprintf(&b, " --command-line=%s && kexec -e\n", shellQuote(t.Cmdline))
+		fmt.Fprintf(&b, " --command-line=%s && kexec -e\n", shell.Quote(t.Cmdline))
 		fmt.Fprintf(&b, "  if refused: %s\n", map[string]string{"reboot": "plain reboot", "fail": "fail the handoff"}[a.Fallback])
 	}
 	n, err := io.WriteString(w, b.String())
 	return int64(n), err
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Run performs the action. It returns only on failure: after a refused

@@ -149,19 +149,3 @@ func Accel(kernel string) string {
 	})
 	return accelName
 }
-
-// Quote renders argv for a shell, for logs that reproduce a run.
-func Quote(args []string) string {
-	var b strings.Builder
-	for i, a := range args {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		if a == "" || strings.ContainsAny(a, " \t'\"$\\;&|<>()*?[]{}!,") && !strings.HasPrefix(a, "-") {
-			b.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
-		} else {
-			b.WriteString(a)
-		}
-	}
-	return b.String()
-}

@@ -27,9 +27,3 @@ func TestArgv(t *testing.T) {
 		}
 	}
 }
-
-func TestQuote(t *testing.T) {
-	if got, want := Quote([]string{"-append", "console=ttyS0 quiet", "it's"}), `-append 'console=ttyS0 quiet' 'it'\''s'`; got != want {
-		t.Errorf("Quote = %q, want %q", got, want)
-	}
-}

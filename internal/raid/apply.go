@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/needle-boot/needle/internal/plan"
+	"github.com/needle-boot/needle/internal/shell"
 )
 
 // FindController picks the controller a plan's raid entry names: by PCI
@@ -118,7 +119,7 @@ func Apply(ctx context.Context, d Driver, entry plan.RAID, opt ApplyOptions) (*A
 			if a.Kind == Keep {
 				fmt.Fprintf(out, "# %s\n", a)
 			} else {
-				fmt.Fprintf(out, "%s\n", QuoteArgv(append([]string{d.Binary()}, args...)))
+				fmt.Fprintf(out, "%s\n", shell.Join(append([]string{d.Binary()}, args...)))
 			}
 		}
 	}

@@ -385,18 +385,6 @@ func TestRunErrorExit(t *testing.T) {
 	}
 }
 
-func TestQuoteArgv(t *testing.T) {
-	for in, want := range map[string]string{
-		"sas2ircu|0|DISPLAY":         "sas2ircu 0 DISPLAY",
-		"storcli|/c0|add|name=a b|J": "storcli /c0 add 'name=a b' J",
-		"x|it's|":                    `x 'it'\''s' ''`,
-	} {
-		if got := QuoteArgv(strings.Split(in, "|")); got != want {
-			t.Errorf("QuoteArgv(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestRecorder: the arcconf, tw_cli and ssacli drivers run the expected
 // commands and read recorded outputs.
 func TestRecorder(t *testing.T) {

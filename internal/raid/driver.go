@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/needle-boot/needle/internal/shell"
 )
 
 // Driver drives one vendor tool through a Runner: it reads the state of
@@ -100,7 +102,7 @@ func (b base) call(ctx context.Context, cmd string, args ...string) (*Result, er
 	case perr != nil:
 		return nil, perr
 	case err != nil:
-		return nil, fmt.Errorf("%s: output parsed but the tool failed: %w", QuoteArgv(append([]string{b.bin}, args...)), err)
+		return nil, fmt.Errorf("%s: output parsed but the tool failed: %w", shell.Join(append([]string{b.bin}, args...)), err)
 	}
 	return res, nil
 }

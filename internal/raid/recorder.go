@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/needle-boot/needle/internal/shell"
 )
 
 // Recorder is a FAKE Runner for unit tests and dry runs: it runs nothing,
@@ -12,7 +14,7 @@ import (
 // the quoted argv. A call with no reply fails with a RunError naming it.
 type Recorder struct {
 	mu sync.Mutex
-	// Replies maps QuoteArgv(name, args…) to the reply.
+	// Replies maps shell.Join(name, args…) to the reply.
 	Replies map[string]Reply
 	calls   [][]string
 }
@@ -30,9 +32,9 @@ func (r *Recorder) Run(_ context.Context, name string, args ...string) ([]byte, 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, argv)
-	rep, ok := r.Replies[QuoteArgv(argv)]
+	rep, ok := r.Replies[shell.Join(argv)]
 	if !ok {
-		return nil, &RunError{Argv: argv, ExitCode: 127, Err: fmt.Errorf("FAKE recorder: no reply for %q", QuoteArgv(argv))}
+		return nil, &RunError{Argv: argv, ExitCode: 127, Err: fmt.Errorf("FAKE recorder: no reply for %q", shell.Join(argv))}
 	}
 	return rep.Stdout, rep.Err
 }
@@ -43,7 +45,7 @@ func (r *Recorder) Calls() []string {
 	defer r.mu.Unlock()
 	out := make([]string, len(r.calls))
 	for i, c := range r.calls {
-		out[i] = QuoteArgv(c)
+		out[i] = shell.Join(c)
 	}
 	return out
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/needle-boot/needle/internal/shell"
 )
 
 // Runner runs one external tool and returns its standard output, also when
@@ -47,7 +49,7 @@ type RunError struct {
 
 func (e *RunError) Error() string {
 	var b strings.Builder
-	b.WriteString(QuoteArgv(e.Argv))
+	b.WriteString(shell.Join(e.Argv))
 	switch {
 	case e.TimedOut:
 		fmt.Fprintf(&b, ": timed out after %s (process group killed)", e.Timeout)
@@ -73,33 +75,6 @@ func (e *RunError) Crashed() bool { return e.TimedOut || e.Signal != "" }
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
-}
-
-// QuoteArgv renders a command line the way a POSIX shell would read it
-// back: words with characters special to the shell are single-quoted.
-func QuoteArgv(argv []string) string {
-	out := make([]string, len(argv))
-	for i, a := range argv {
-		out[i] = shellQuote(a)
-	}
-	return strings.Join(out, " ")
-}
-
-func shellQuote(s string) string {
-	if s == "" {
-		return "''"
-	}
-	safe := true
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:,=+@%", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // ExecRunner runs tools as child processes.
@@ -142,7 +117,7 @@ func (r ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byt
 		tail = 2048
 	}
 	argv := append([]string{name}, args...)
-	log.Info("run", "argv", QuoteArgv(argv), "timeout", timeout)
+	log.Info("run", "argv", shell.Join(argv), "timeout", timeout)
 
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -167,7 +142,7 @@ func (r ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byt
 	err := cmd.Run()
 	dur := time.Since(start)
 	if err == nil {
-		log.Info("run done", "argv", QuoteArgv(argv), "duration", dur.Round(time.Millisecond), "bytes", stdout.Len())
+		log.Info("run done", "argv", shell.Join(argv), "duration", dur.Round(time.Millisecond), "bytes", stdout.Len())
 		return stdout.Bytes(), nil
 	}
 	re := &RunError{Argv: argv, ExitCode: -1, Timeout: timeout, Stderr: stderr.String(), Duration: dur, Err: err}
@@ -187,7 +162,7 @@ func (r ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byt
 	case ctx.Err() != nil:
 		re.Err = ctx.Err()
 	}
-	log.Warn("run failed", "argv", QuoteArgv(argv), "duration", dur.Round(time.Millisecond), "error", re.Error())
+	log.Warn("run failed", "argv", shell.Join(argv), "duration", dur.Round(time.Millisecond), "error", re.Error())
 	return stdout.Bytes(), re
 }
 

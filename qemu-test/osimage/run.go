@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/needle-boot/needle/internal/shell"
 )
 
 // Runner runs one external tool and returns its standard output. Every
@@ -33,7 +35,7 @@ func (r ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byt
 		log = slog.New(slog.DiscardHandler)
 	}
 	argv := append([]string{name}, args...)
-	log.Info("run", "argv", quote(argv))
+	log.Info("run", "argv", shell.Join(argv))
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
@@ -47,7 +49,7 @@ func (r ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byt
 	if err != nil {
 		// debootstrap reports its failures on stdout ("E: ..."), the
 		// others on stderr: keep the tail of both.
-		return stdout.Bytes(), fmt.Errorf("%s: %w after %s; output: %s", quote(argv), err, took, tail(stdout.String()+stderr.String(), 1500))
+		return stdout.Bytes(), fmt.Errorf("%s: %w after %s; output: %s", shell.Join(argv), err, took, tail(stdout.String()+stderr.String(), 1500))
 	}
 	log.Info("done", "cmd", name, "took", took)
 	return stdout.Bytes(), nil
@@ -59,24 +61,4 @@ func tail(s string, n int) string {
 		s = "…" + s[len(s)-n:]
 	}
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
-}
-
-// quote renders argv for a POSIX shell, for logs that reproduce a run.
-func quote(argv []string) string {
-	out := make([]string, len(argv))
-	for i, a := range argv {
-		safe := a != ""
-		for _, c := range a {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./:,=+@%", c)) {
-				safe = false
-				break
-			}
-		}
-		if safe {
-			out[i] = a
-		} else {
-			out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-	}
-	return strings.Join(out, " ")
 }
