@@ -1,44 +1,25 @@
 package modules
 
 import (
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
-// referenceKernel returns the lib/modules/KVER directory of the reference
-// kernel and its KVER: $NEEDLE_KERNEL_DIR (a dir holding boot/ and
-// lib/modules/), else <repo>/.cache/kernel/<the single KVER dir>. Without it
-// the test skips, or fails when NEEDLE_QEMU=required.
+// referenceKernel returns the lib/modules/KVER directory of the kernel
+// ./build.sh built the image with, and its KVER (testenv.Kernel). Without
+// it the test skips, or fails when NEEDLE_QEMU=required.
 func referenceKernel(tb testing.TB) (root, kver string) {
 	tb.Helper()
-	dir := os.Getenv("NEEDLE_KERNEL_DIR")
-	if dir == "" {
-		kdirs, _ := filepath.Glob(filepath.Join("..", ".cache", "kernel", "*"))
-		if len(kdirs) == 1 {
-			dir = kdirs[0]
-		}
+	dir, kver := testenv.Kernel(tb)
+	abs, err := filepath.Abs(filepath.Join(dir, "lib", "modules", kver))
+	if err != nil {
+		tb.Fatal(err)
 	}
-	if dir != "" {
-		vers, _ := filepath.Glob(filepath.Join(dir, "lib", "modules", "*"))
-		if len(vers) == 1 {
-			if st, err := os.Stat(filepath.Join(vers[0], "kernel")); err == nil && st.IsDir() {
-				abs, err := filepath.Abs(vers[0])
-				if err != nil {
-					tb.Fatal(err)
-				}
-				return abs, filepath.Base(vers[0])
-			}
-		}
-	}
-	msg := "reference kernel not found: set NEEDLE_KERNEL_DIR or extract it into .cache/kernel/KVER (build.sh does)"
-	if os.Getenv("NEEDLE_QEMU") == "required" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-	return "", ""
+	return abs, kver
 }
 
 // refCache keeps the reference kernel's index for the test binary's life:

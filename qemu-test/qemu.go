@@ -26,6 +26,7 @@ import (
 	"github.com/needle-boot/needle/initramfs"
 	"github.com/needle-boot/needle/internal/fileutil"
 	"github.com/needle-boot/needle/internal/qemu"
+	"github.com/needle-boot/needle/internal/shell"
 )
 
 // Config, Disk and NIC describe a VM (see package qemu).
@@ -104,7 +105,7 @@ func Start(t testing.TB, c Config) *VM {
 	accel := qemu.Accel(c.Kernel)
 	args := c.Argv(accel)
 	cmd := exec.Command("qemu-system-x86_64", args...)
-	t.Logf("qemu command line (accel %s):\n  qemu-system-x86_64 %s", accel, qemu.Quote(args))
+	t.Logf("qemu command line (accel %s):\n  qemu-system-x86_64 %s", accel, shell.Join(args))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func Start(t testing.TB, c Config) *VM {
 		if os.MkdirAll(dir, 0o755) == nil {
 			vm.log, _ = os.Create(filepath.Join(dir, name+".log"))
 			if vm.log != nil {
-				fmt.Fprintf(vm.log, "# qemu-system-x86_64 %s\n", qemu.Quote(args))
+				fmt.Fprintf(vm.log, "# qemu-system-x86_64 %s\n", shell.Join(args))
 			}
 		}
 	}

@@ -28,28 +28,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/needle-boot/needle/internal/shell"
+	"github.com/needle-boot/needle/internal/testenv"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/needle-boot/needle/initramfs"
 	"github.com/needle-boot/needle/internal/qemu"
 )
 
-// kernelDir finds the reference kernel: NEEDLE_KERNEL_DIR, else
-// <repo>/.cache/kernel/<the single KVER>.
+// kernelDir is the kernel ./build.sh built the image with.
 func kernelDir(t *testing.T) (dir, kver string) {
 	t.Helper()
-	dir = os.Getenv("NEEDLE_KERNEL_DIR")
-	if dir == "" {
-		root, err := filepath.Abs("../..")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ents, _ := filepath.Glob(filepath.Join(root, ".cache/kernel/*"))
-		needHost(t, "reference kernel under .cache/kernel (run ./build.sh)", len(ents) == 1)
-		dir = ents[0]
-	}
-	mods, _ := filepath.Glob(filepath.Join(dir, "lib/modules/*"))
-	needHost(t, "lib/modules/KVER in "+dir, len(mods) == 1)
-	return dir, filepath.Base(mods[0])
+	return testenv.Kernel(t)
 }
 
 func isStatic(path string) (bool, error) {
@@ -157,7 +147,7 @@ func TestQEMUKernel(t *testing.T) {
 	cfg := qemu.Config{Kernel: kernels[0], Initrd: initrd, MemoryMB: 768, Disks: disks,
 		Append: guestEnv + "=1 rdinit=/init loglevel=4"}
 	argv := cfg.Argv(qemu.Accel(kernels[0]))
-	t.Logf("qemu-system-x86_64 %s", qemu.Quote(argv))
+	t.Logf("qemu-system-x86_64 %s", shell.Join(argv))
 	timeout := 10 * time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

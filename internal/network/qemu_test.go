@@ -27,6 +27,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/needle-boot/needle/internal/shell"
+	"github.com/needle-boot/needle/internal/testenv"
+
 	"github.com/needle-boot/needle/initramfs"
 	"github.com/needle-boot/needle/internal/qemu"
 	"golang.org/x/sys/unix"
@@ -79,36 +82,6 @@ func finitModule(path string) error {
 	}
 	defer f.Close()
 	return unix.FinitModule(int(f.Fd()), "", 0)
-}
-
-// kernelDir finds the reference kernel: NEEDLE_KERNEL_DIR, else the single
-// directory under <repo>/.cache/kernel.
-func kernelDir() (string, error) {
-	if d := os.Getenv("NEEDLE_KERNEL_DIR"); d != "" {
-		return d, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	ents, err := os.ReadDir(filepath.Join(dir, ".cache/kernel"))
-	if err != nil {
-		return "", fmt.Errorf("no reference kernel: %w (build.sh fetches it)", err)
-	}
-	if len(ents) != 1 {
-		return "", fmt.Errorf("want one kernel under %s, found %d; set NEEDLE_KERNEL_DIR", filepath.Join(dir, ".cache/kernel"), len(ents))
-	}
-	return filepath.Join(dir, ".cache/kernel", ents[0].Name()), nil
 }
 
 // moduleClosure returns the .ko files for names and everything they
@@ -190,15 +163,9 @@ func TestQEMUNetns(t *testing.T) {
 	if mode == "" {
 		skip("QEMU run of the namespace tests under the reference kernel (VLAN, bond) is off; set NEEDLE_QEMU=1 or required")
 	}
-	kdir, err := kernelDir()
-	if err != nil {
-		skip(err.Error())
-	}
-	vmlinuz, _ := filepath.Glob(filepath.Join(kdir, "boot/vmlinuz-*"))
-	mods, _ := filepath.Glob(filepath.Join(kdir, "lib/modules/*"))
-	if len(vmlinuz) != 1 || len(mods) != 1 {
-		skip(fmt.Sprintf("kernel dir %s: want one boot/vmlinuz-* and one lib/modules/*", kdir))
-	}
+	kdir, kver := testenv.Kernel(t)
+	vmlinuz := []string{filepath.Join(kdir, "boot/vmlinuz-"+kver)}
+	mods := []string{filepath.Join(kdir, "lib/modules", kver)}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		skip("qemu-system-x86_64 not installed")
 	}
@@ -252,7 +219,7 @@ func TestQEMUNetns(t *testing.T) {
 		Append: "quiet NEEDLE_NETNS_GUEST=1 -- -test.run=^TestNetns -test.v -test.count=1",
 	}
 	argv := cfg.Argv(qemu.Accel(vmlinuz[0]))
-	t.Logf("qemu-system-x86_64 %s", qemu.Quote(argv))
+	t.Logf("qemu-system-x86_64 %s", shell.Join(argv))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
