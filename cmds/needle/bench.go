@@ -1,3 +1,5 @@
+//go:build !ramdisk
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+//go:build !ramdisk
+
 package main
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"github.com/needle-boot/needle/internal/qemu"
 	"github.com/needle-boot/needle/internal/report"
+	"github.com/needle-boot/needle/internal/shell"
 	"github.com/needle-boot/needle/qemu-test/osimage"
 )
 
@@ -79,7 +82,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.Append += " needle.plan=" + url + "/plan.yaml"
 	}
 	argv := cfg.Argv(qemu.Accel(*kernel))
-	fmt.Fprintf(stdout, "needle demo: qemu-system-x86_64 %s\n", qemu.Quote(argv))
+	fmt.Fprintf(stdout, "needle demo: qemu-system-x86_64 %s\n", shell.Join(argv))
 	if *dry {
 		return nil
 	}
