@@ -15,7 +15,7 @@ import (
 )
 
 // Stages are the stage names needle.break= and needle.fail= accept, in the
-// order needle runs them (DESIGN.md, Interfaces).
+// order needle runs them (README.md, "Kernel command line").
 var Stages = []string{"inventory", "modules", "network", "plan", "raid", "disks", "image", "files", "handoff"}
 
 // OnFail values.

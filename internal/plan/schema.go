@@ -159,8 +159,8 @@ type Partition struct {
 	TypeSpec PartType `yaml:"-"`
 }
 
-// Filesystem is a filesystem needle creates itself (DESIGN.md: FAT32, swap
-// and small ext4; root filesystems arrive as images).
+// Filesystem is a filesystem needle creates itself (FAT32, swap and
+// small ext4; root filesystems arrive as images, see README.md, "The plan").
 type Filesystem struct {
 	Pos    Pos    `yaml:"-"`
 	Format string `yaml:"format"` // vfat | ext4 | swap

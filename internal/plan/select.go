@@ -159,7 +159,7 @@ func glob(pattern, s string) bool {
 // Removable disks and the boot medium are refused unless the selector names
 // the disk explicitly (serial, wwn, by_id; removable: true for removables),
 // so a loose hint such as a size range never lands on the stick the machine
-// booted from (DESIGN.md, Safety rules).
+// booted from (README.md, "The install, stage by stage").
 func mismatch(s *Selector, d *inventory.Disk, boot bool) string {
 	// is says what the disk has, or that it has none of it.
 	is := func(what, have string) string {

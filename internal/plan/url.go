@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// URLVars builds the variables of needle.plan=URL (DESIGN.md, kernel
-// command line):
+// URLVars builds the variables of needle.plan=URL (README.md, "Kernel
+// command line"):
 //
 //	${mac}         the NIC's MAC, lower-case with colons: 52:54:00:12:34:56
 //	${mac_hyphen}  the same with hyphens: 52-54-00-12-34-56 (pxelinux style,
