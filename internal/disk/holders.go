@@ -1,8 +1,6 @@
 package disk
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/needle-boot/needle/internal/procfs"
 )
 
 // Runner runs an external tool; the project's Runner logs the quoted argv
@@ -102,14 +102,14 @@ func FindHolders(sysfsRoot, procRoot, disk string) ([]Holder, error) {
 		}
 		majmin[strings.TrimSpace(string(b))] = d
 	}
-	mi, err := os.ReadFile(filepath.Join(procRoot, "self", "mountinfo"))
+	mi, err := procfs.Mounts(procRoot)
 	if err != nil {
 		return nil, fmt.Errorf("mounts: %w", err)
 	}
 	var mounts []Holder
-	for _, m := range parseMountinfo(mi) {
-		if d, ok := majmin[m[0]]; ok {
-			mounts = append(mounts, Holder{Kind: "mount", Name: m[1], Device: d})
+	for _, m := range mi {
+		if d, ok := majmin[m.Dev]; ok {
+			mounts = append(mounts, Holder{Kind: "mount", Name: m.Point, Device: d})
 		}
 	}
 	// Unmount the deepest first.
@@ -139,36 +139,6 @@ func FindHolders(sysfsRoot, procRoot, disk string) ([]Holder, error) {
 	// appends a holder after everything stacked on it).
 	return append(append(mounts, swaps...), out...), nil
 }
-
-// parseMountinfo returns [major:minor, mount point] per line
-// (Documentation/filesystems/proc.rst §3.5; octal escapes undone).
-func parseMountinfo(b []byte) [][2]string {
-	var out [][2]string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 5 {
-			continue
-		}
-		out = append(out, [2]string{f[2], unescapeOctal(f[4])})
-	}
-	return out
-}
-
-func unescapeOctal(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // ReleaseArgv is the command that releases h.
 func ReleaseArgv(h Holder) ([]string, error) {

@@ -2,6 +2,8 @@ package handoff
 
 import (
 	"strings"
+
+	"github.com/needle-boot/needle/internal/procfs"
 )
 
 // fstabEntry is one line of /etc/fstab (fstab(5)).
@@ -22,7 +24,7 @@ func parseFstab(data []byte) []fstabEntry {
 		if len(f) < 2 {
 			continue
 		}
-		e := fstabEntry{Spec: unescapeOctal(f[0]), File: unescapeOctal(f[1])}
+		e := fstabEntry{Spec: procfs.Unescape(f[0]), File: procfs.Unescape(f[1])}
 		if len(f) > 2 {
 			e.Type = f[2]
 		}
@@ -32,34 +34,6 @@ func parseFstab(data []byte) []fstabEntry {
 		out = append(out, e)
 	}
 	return out
-}
-
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) && isOctal(s[i+1:i+4]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < '0' || s[i] > '7' {
-			return false
-		}
-	}
-	return s[0] <= '3'
 }
 
 // mountFor returns the fstab entry mounted at dir.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/needle-boot/needle/internal/plan"
@@ -413,25 +412,4 @@ func underRoot(mounts []string, root string) []string {
 		}
 	}
 	return out
-}
-
-// parseMountinfo returns the mount points of /proc/self/mountinfo, in
-// order (Documentation/filesystems/proc.rst, "3.5 /proc/<pid>/mountinfo";
-// field 5, with \040-style octal escapes).
-func parseMountinfo(data []byte) ([]string, error) {
-	var out []string
-	for n, line := range strings.Split(string(data), "\n") {
-		if line == "" {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			return nil, fmt.Errorf("mountinfo line %d: %d fields, want at least 5", n+1, len(f))
-		}
-		if _, err := strconv.Atoi(f[0]); err != nil {
-			return nil, fmt.Errorf("mountinfo line %d: mount id %q: %w", n+1, f[0], err)
-		}
-		out = append(out, unescapeOctal(f[4]))
-	}
-	return out, nil
 }

@@ -169,25 +169,3 @@ func TestUnderRoot(t *testing.T) {
 		t.Errorf("underRoot = %q, want %q", got, want)
 	}
 }
-
-func TestParseMountinfo(t *testing.T) {
-	// Captured from a Debian 12 VM (/proc/self/mountinfo), with a mount
-	// point holding a blank to check the \040 escape.
-	const mi = `22 28 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
-23 28 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw
-28 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw,errors=remount-ro
-60 28 254:17 / /mnt/needle/root rw,relatime shared:30 - ext4 /dev/vdb2 rw
-61 60 254:16 / /mnt/needle/root/boot\040efi rw,relatime shared:31 - vfat /dev/vdb1 rw,fmask=0077
-`
-	got, err := parseMountinfo([]byte(mi))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"/sys", "/proc", "/", "/mnt/needle/root", "/mnt/needle/root/boot efi"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("parseMountinfo = %q, want %q", got, want)
-	}
-	if _, err := parseMountinfo([]byte("garbage line\n")); err == nil {
-		t.Error("parseMountinfo(garbage): no error")
-	}
-}

@@ -4,8 +4,8 @@ package handoff
 
 import (
 	"errors"
-	"os"
 
+	"github.com/needle-boot/needle/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,11 +17,12 @@ func SysLinux(procRoot string) Sys {
 		KexecFileLoad: unix.KexecFileLoad,
 		Reboot:        unix.Reboot,
 		Mounts: func() ([]string, error) {
-			b, err := os.ReadFile(procRoot + "/self/mountinfo")
-			if err != nil {
-				return nil, err
+			ms, err := procfs.Mounts(procRoot)
+			var points []string
+			for _, m := range ms {
+				points = append(points, m.Point)
 			}
-			return parseMountinfo(b)
+			return points, err
 		},
 		Unmount: unmount,
 		Sync:    unix.Sync,

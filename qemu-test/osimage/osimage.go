@@ -19,7 +19,6 @@
 package osimage
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -36,6 +35,7 @@ import (
 	"time"
 
 	"github.com/needle-boot/needle/internal/fileutil"
+	"github.com/needle-boot/needle/internal/procfs"
 )
 
 // ErrUnavailable: this machine cannot build the image (not root, or a
@@ -53,8 +53,11 @@ type Options struct {
 	Mirror string
 	AptDir string // "/etc/apt" when empty
 	Recipe *Recipe
-	Log    *slog.Logger
-	Runner Runner // ExecRunner{Log} when nil
+	// LockFile is the build.lock that keys the cache (Recipe.Lock);
+	// empty means <repo>/build.lock.
+	LockFile string
+	Log      *slog.Logger
+	Runner   Runner // ExecRunner{Log} when nil
 	// Geteuid is os.Geteuid when nil (a seam for the "not root" path).
 	Geteuid func() int
 	// LookPath is exec.LookPath when nil.
@@ -120,6 +123,13 @@ func Ensure(ctx context.Context, opts Options) (Image, error) {
 	rec := DefaultRecipe()
 	if o.Recipe != nil {
 		rec = *o.Recipe
+	}
+	if rec.Lock == "" {
+		lock, err := os.ReadFile(o.LockFile)
+		if err != nil {
+			return Image{}, fmt.Errorf("os image: the cache is keyed by build.lock: %w", err)
+		}
+		rec.Lock = fmt.Sprintf("%x", sha256.Sum256(lock))
 	}
 	key, err := rec.Key()
 	if err != nil {
@@ -205,12 +215,17 @@ func (o Options) withDefaults() (Options, error) {
 	if o.LookPath == nil {
 		o.LookPath = exec.LookPath
 	}
-	if o.CacheDir == "" {
+	if o.CacheDir == "" || o.LockFile == "" {
 		root, err := fileutil.RepoRoot()
 		if err != nil {
 			return o, fmt.Errorf("os image cache: %w", err)
 		}
-		o.CacheDir = filepath.Join(root, ".cache", "osimage")
+		if o.CacheDir == "" {
+			o.CacheDir = filepath.Join(root, ".cache", "osimage")
+		}
+		if o.LockFile == "" {
+			o.LockFile = filepath.Join(root, "build.lock")
+		}
 	}
 	return o, nil
 }
@@ -313,58 +328,22 @@ func prune(cache, keep string, log *slog.Logger) {
 // /proc/self/mountinfo, field 5), so nothing is deleted through a bind
 // mount of the host's /dev or /proc.
 func mountsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	ms, err := procfs.Mounts("/proc")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return parseMountsUnder(f, dir)
+	return pointsUnder(ms, dir), nil
 }
 
-func parseMountsUnder(r io.Reader, dir string) ([]string, error) {
+func pointsUnder(ms []procfs.Mount, dir string) []string {
 	dir = filepath.Clean(dir)
 	var out []string
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMount(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
+	for _, m := range ms {
+		if m.Point == dir || strings.HasPrefix(m.Point, dir+"/") {
+			out = append(out, m.Point)
 		}
 	}
-	return out, sc.Err()
-}
-
-// unescapeMount undoes the kernel's octal escapes (\040 for a space) in
-// mountinfo paths (fs/proc_namespace.c, show_mountinfo → seq_path_root).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, c := range []byte(s[i+1 : i+4]) {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + (c - '0')
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return out
 }
 
 func sha256File(path string) (string, error) {
