@@ -2,6 +2,7 @@ package osimage
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/needle-boot/needle/internal/procfs"
 )
 
 // testLog routes the package's logs to t.Log.
@@ -87,8 +89,13 @@ func (f *fakeTools) Run(ctx context.Context, name string, args ...string) ([]byt
 }
 
 func fakeOptions(t *testing.T, tools *fakeTools, cache string) Options {
+	lock := filepath.Join(t.TempDir(), "build.lock")
+	if err := os.WriteFile(lock, []byte("kernel linux-image-6.1.0-57-amd64 6.1.192-3 "+strings.Repeat("a", 64)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return Options{
 		CacheDir: cache,
+		LockFile: lock,
 		Mirror:   "http://mirror.invalid/debian",
 		Log:      testLog(t),
 		Runner:   tools,
@@ -127,7 +134,13 @@ func TestEnsureCachesAndLocks(t *testing.T) {
 		t.Errorf("%d calls built (debootstrap ran %d times), want 1", built, tools.calls["debootstrap"])
 	}
 	im := ims[0]
-	key, _ := DefaultRecipe().Key()
+	lock, err := os.ReadFile(opts.LockFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := DefaultRecipe()
+	keyed.Lock = fmt.Sprintf("%x", sha256.Sum256(lock))
+	key, _ := keyed.Key()
 	if im.Key != key || im.Dir != filepath.Join(cache, key) {
 		t.Errorf("image key/dir = %s %s, want %s under %s", im.Key, im.Dir, key, cache)
 	}
@@ -178,6 +191,19 @@ func TestEnsureCachesAndLocks(t *testing.T) {
 	im3, err := Ensure(t.Context(), opts)
 	if err != nil || im3.Cached || tools.calls["debootstrap"] != 3 {
 		t.Errorf("damaged entry: Cached=%v err=%v debootstrap ran %d times; want a rebuild", im3.Cached, err, tools.calls["debootstrap"])
+	}
+
+	// A re-pinned build.lock never reuses the image cached under the old one.
+	if err := os.WriteFile(opts.LockFile, []byte("kernel linux-image-6.1.0-58-amd64 6.1.193-1 "+strings.Repeat("b", 64)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	im4, err := Ensure(t.Context(), opts)
+	if err != nil || im4.Cached || im4.Key == im3.Key || tools.calls["debootstrap"] != 4 {
+		t.Errorf("new lock: Cached=%v key %s (old %s) err=%v debootstrap ran %d times; want a new build", im4.Cached, im4.Key, im3.Key, err, tools.calls["debootstrap"])
+	}
+	opts.LockFile = filepath.Join(t.TempDir(), "missing.lock")
+	if _, err := Ensure(t.Context(), opts); err == nil || !strings.Contains(err.Error(), "keyed by build.lock") {
+		t.Errorf("Ensure without a lock = %v, want an error naming build.lock", err)
 	}
 }
 
@@ -303,7 +329,7 @@ func TestFSUUID(t *testing.T) {
 	}
 }
 
-func TestParseMountsUnder(t *testing.T) {
+func TestPointsUnder(t *testing.T) {
 	// Lines in /proc/self/mountinfo's format (proc(5)); the escaped
 	// space is how the kernel writes one.
 	const mountinfo = `22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
@@ -312,12 +338,13 @@ func TestParseMountsUnder(t *testing.T) {
 63 22 0:21 / /c/build-1/rootfs rw shared:32 - tmpfs tmpfs rw
 64 22 0:22 / /c/build-1/root/my\040dir rw shared:33 - tmpfs tmpfs rw
 `
-	got, err := parseMountsUnder(strings.NewReader(mountinfo), "/c/build-1/root/")
+	ms, err := procfs.ParseMountinfo([]byte(mountinfo))
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := pointsUnder(ms, "/c/build-1/root/")
 	want := []string{"/c/build-1/root/proc", "/c/build-1/root/sys", "/c/build-1/root/my dir"}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("parseMountsUnder (-want +got):\n%s", diff)
+		t.Errorf("pointsUnder (-want +got):\n%s", diff)
 	}
 }

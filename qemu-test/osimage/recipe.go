@@ -28,6 +28,10 @@ type Recipe struct {
 	Headroom int
 	// Files are copied into the tree before configure.sh runs.
 	Files []Placement
+	// Lock is the sha256 of the build.lock the image is built under
+	// (Ensure fills it from Options.LockFile when empty): a re-pinned
+	// build is never tested against an OS image cached under another lock.
+	Lock string
 }
 
 // Placement puts one embedded file into the tree.
@@ -79,7 +83,7 @@ const recipeVersion = "osimage-3"
 // Key hashes the recipe and the content of every file it places.
 func (r Recipe) Key() (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\nsuite=%s\nvariant=%s\nlabel=%s\nheadroom=%d\n", recipeVersion, r.Suite, r.Variant, r.Label, r.Headroom)
+	fmt.Fprintf(h, "%s\nsuite=%s\nvariant=%s\nlabel=%s\nheadroom=%d\nlock=%s\n", recipeVersion, r.Suite, r.Variant, r.Label, r.Headroom, r.Lock)
 	pkgs := append([]string(nil), r.Packages...)
 	sort.Strings(pkgs)
 	fmt.Fprintf(h, "packages=%s\n", strings.Join(pkgs, ","))
