@@ -1,25 +1,34 @@
 #!/usr/bin/env bash
 # build.sh: one command from a fresh Debian 12 machine with Go to a bootable
-# needle: out/vmlinuz and out/needle.cpio.zst (see README.md).
+# needle: out/vmlinuz, out/needle.cpio.zst and out/needle.manifest.json
+# (see README.md).
 #
-#   ./build.sh [--kernel-deb FILE | --kernel-dir DIR] [--compress zstd|xz|gzip] [demo]
+#   ./build.sh [--update-lock] [--kernel-deb FILE | --kernel-dir DIR]
+#              [--hwdb-extra DIR] [--recipes DIR]... [--compress zstd|xz|gzip] [demo]
 #
-# The reference kernel (Debian bookworm linux-image-amd64) and busybox-static
-# are fetched with apt-get download and cached under .cache/ (git-ignored).
+# Every downloaded input (kernel, busybox-static, the headers and source
+# overlays build from, systemd-boot, pci.ids, the CA bundle) is pinned in
+# build.lock and verified (lock.sh); --update-lock re-pins them all to the
+# mirror's current versions first. host-packages.txt lists the host packages
+# the build and the tests use; as root, missing ones are installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 CACHE=${NEEDLE_CACHE:-$PWD/.cache}
 OUT=${NEEDLE_OUT:-$PWD/out}
-kernel_deb= kernel_dir= compress=zstd demo=
+kernel_deb= kernel_dir= compress=zstd demo= update_lock= hwdb_extra=
+recipe_dirs=(modules/overlays)
 
 die() { echo "build.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
   case $1 in
+    --update-lock) update_lock=1; shift ;;
     --kernel-deb) kernel_deb=$(realpath "$2"); shift 2 ;;
     --kernel-dir) kernel_dir=$(realpath "$2"); shift 2 ;;
+    --hwdb-extra) hwdb_extra=$(realpath "$2"); shift 2 ;;
+    --recipes) recipe_dirs+=("$(realpath "$2")"); shift 2 ;;
     --compress) compress=$2; shift 2 ;;
     demo) demo=1; shift ;;
     -h|--help) usage ;;
@@ -27,80 +36,80 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $compress in zstd) ext=zst ;; xz) ext=xz ;; gzip) ext=gz ;; *) die "--compress $compress: want zstd, xz or gzip" ;; esac
-
-# need PKG CMD...: install the Debian package holding missing commands when
-# root, else stop with the exact command to run.
-need() {
-  local pkg=$1; shift
-  for c in "$@"; do
-    command -v "$c" >/dev/null 2>&1 && continue
-    if [ "$(id -u)" = 0 ]; then
-      echo "build.sh: installing $pkg (for $c)"
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" >/dev/null || die "apt-get install $pkg failed"
-    else
-      die "$c is missing: run  sudo apt-get install -y $pkg"
-    fi
-    return
-  done
-}
 command -v go >/dev/null || die "go is missing: install Go 1.26 (https://go.dev/doc/install) and put it on PATH"
-command -v apt-get >/dev/null || die "apt-get is missing: build.sh fetches the kernel from Debian's archive; on another system pass --kernel-dir DIR"
-need dpkg dpkg-deb
+command -v apt-get >/dev/null || die "apt-get is missing: build.sh fetches its inputs from Debian's archive"
 
-# apt_download PKG: download PKG's .deb into $CACHE/debs once and print its path.
-apt_download() {
-  local pkg=$1 deb
-  mkdir -p "$CACHE/debs"
-  deb=$(ls "$CACHE"/debs/"${pkg}"_*.deb 2>/dev/null | head -n1 || true)
-  if [ -z "$deb" ]; then
-    (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) ||
-      die "apt-get download $pkg failed (run apt-get update as root first?)"
-    deb=$(ls "$CACHE"/debs/"${pkg}"_*.deb | head -n1)
+# Host packages (host-packages.txt): as root install every missing one in
+# one apt-get call; otherwise stop on a missing build package and name the
+# test packages the README's test command will need.
+host_packages() {
+  local pkg use probe missing_build=() missing_test=()
+  while read -r pkg use rest; do
+    case $pkg in ''|\#*) continue ;; esac
+    for probe in $rest; do
+      if [ "${probe#/}" != "$probe" ]; then [ -e "$probe" ] && continue
+      else command -v "$probe" >/dev/null 2>&1 && continue; fi
+      if [ "$use" = build ]; then missing_build+=("$pkg"); else missing_test+=("$pkg"); fi
+      break
+    done
+  done <host-packages.txt
+  local all=("${missing_build[@]}" "${missing_test[@]}")
+  [ ${#all[@]} -gt 0 ] || return 0
+  if [ "$(id -u)" = 0 ]; then
+    echo "build.sh: installing ${all[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "${all[@]}" >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null
+      apt-get install -y -q --no-install-recommends "${all[@]}" >/dev/null
+    } || die "apt-get install ${all[*]} failed"
+  elif [ ${#missing_build[@]} -gt 0 ]; then
+    die "missing host packages: run  sudo apt-get install -y --no-install-recommends ${all[*]}"
+  else
+    echo "build.sh: the tests will need: sudo apt-get install -y --no-install-recommends ${missing_test[*]}" >&2
   fi
-  echo "$deb"
 }
+host_packages
 
-# extract DEB DIR: dpkg -x once; a stamp file names the .deb it came from.
-extract() {
-  if [ "$(cat "$2/.extracted" 2>/dev/null)" != "$(basename "$1")" ]; then
-    rm -rf "$2" && mkdir -p "$2"
-    dpkg-deb -x "$1" "$2"
-    basename "$1" >"$2/.extracted"
-  fi
-}
+# shellcheck source=lock.sh
+. ./lock.sh
+[ -z "$update_lock" ] || lock_update
 
+# The kernel: build.lock's, unless the user brings their own.
 if [ -z "$kernel_dir" ]; then
   if [ -z "$kernel_deb" ]; then
-    # linux-image-amd64 is a metapackage: the kernel is what it depends on.
-    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-    if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then
-      apt-get update -q >/dev/null
-      pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-    fi
-    [ -n "$pkg" ] || die "apt-cache does not know linux-image-amd64: run  sudo apt-get update"
-    kernel_deb=$(apt_download "$pkg")
+    kernel_deb=$(lock_fetch kernel) || exit 1
   fi
   # Debian (and make bindeb-pkg) name the package linux-image-KVER.
   pkgname=$(dpkg-deb -f "$kernel_deb" Package)
   kernel_dir=$CACHE/kernel/${pkgname#linux-image-}
-  extract "$kernel_deb" "$kernel_dir"
+  sum=$(sha256sum "$kernel_deb" | cut -d' ' -f1)
+  if [ "$(cat "$kernel_dir/.extracted" 2>/dev/null)" != "$sum" ]; then
+    rm -rf "$kernel_dir" && mkdir -p "$kernel_dir"
+    dpkg-deb -x "$kernel_deb" "$kernel_dir"
+    echo "$sum" >"$kernel_dir/.extracted"
+  fi
 fi
 [ -d "$kernel_dir/lib/modules" ] || die "$kernel_dir has no lib/modules"
 kver=$(ls "$kernel_dir/lib/modules" | head -n1)
 [ -f "$kernel_dir/boot/vmlinuz-$kver" ] || die "$kernel_dir has no boot/vmlinuz-$kver"
-
-# Patched-driver overlays whose recipe targets this kernel (modules/overlays).
-overlay_args=()
-for r in modules/overlays/*/recipe; do
-  [ -e "$r" ] || continue
-  if [ "$(. "$r"; echo "$KERNEL")" = "$kver" ]; then
-    modules/build.sh "$(dirname "$r")" --kver "$kver" --out "$CACHE/overlays" >/dev/null
-    overlay_args=(--overlay-dir "$CACHE/overlays/$kver")
+# Tests find the kernel as .cache/kernel/$(cat out/kernel-release).
+if [ "$kernel_dir" != "$CACHE/kernel/$kver" ]; then
+  mkdir -p "$CACHE/kernel"
+  if [ -L "$CACHE/kernel/$kver" ] || [ ! -e "$CACHE/kernel/$kver" ]; then
+    ln -sfn "$kernel_dir" "$CACHE/kernel/$kver"
   fi
-done
+fi
 
-busybox_dir=$CACHE/busybox
-extract "$(apt_download busybox-static)" "$busybox_dir"
+lock_extract busybox "$CACHE/busybox"
+lock_extract systemd-boot "$CACHE/systemd-boot"
+lock_extract pci-ids "$CACHE/pci-ids"
+lock_extract ca-certificates "$CACHE/ca-certificates"
+# The CA bundle update-ca-certificates would make of the pinned package.
+ca_bundle=$CACHE/ca-certificates/ca-certificates.crt
+if [ ! -s "$ca_bundle" ]; then
+  find "$CACHE/ca-certificates/usr/share/ca-certificates" -name '*.crt' | LC_ALL=C sort | xargs cat >"$ca_bundle.tmp"
+  mv "$ca_bundle.tmp" "$ca_bundle"
+fi
 
 version=$(git describe --always --dirty 2>/dev/null || echo dev)
 mkdir -p "$OUT/bin"
@@ -108,16 +117,43 @@ export CGO_ENABLED=0
 gobuild() { go build -trimpath -ldflags "-s -w -X main.version=$version" "$@"; }
 gobuild -o "$OUT/bin/init" ./cmds/init
 gobuild -o "$OUT/bin/needle" ./cmds/needle
+# The image's needle leaves out the host-only commands (demo, bench) and
+# everything they link (the QEMU harness, the OS-image builder).
+gobuild -tags ramdisk -o "$OUT/bin/needle-ramdisk" ./cmds/needle
 # kexec, lspci-like pci and dmidecode from u-root (the version go.mod pins).
 for c in core/kexec core/pci exp/dmidecode; do
   go build -trimpath -ldflags "-s -w" -o "$OUT/bin/$(basename $c)" "github.com/u-root/u-root/cmds/$c"
 done
 
+# Patched-driver overlays: every overlay a shipped (or --hwdb-extra) rule
+# names for this kernel is built from its recipe, or the build stops.
+hwdb_args=()
+[ -z "$hwdb_extra" ] || hwdb_args=(--hwdb-extra "$hwdb_extra")
+needed=$("$OUT/bin/needle" hwdb overlays --kernel "$kver" "${hwdb_args[@]}") ||
+  die "needle hwdb overlays: cannot tell which overlays the hwdb rules need (above)"
+rm -rf "$OUT/overlays"
+overlay_args=()
+while read -r module rule where; do
+  [ -n "$module" ] || continue
+  recipe=
+  for d in "${recipe_dirs[@]}"; do
+    for r in "$d"/*/recipe; do
+      [ -e "$r" ] && [ "$(MODULE=; . "$r"; echo "$MODULE")" = "$module" ] && recipe=$(dirname "$r") && break 2
+    done
+  done
+  [ -n "$recipe" ] || die "hwdb rule $rule ($where) needs overlay $module for $kver, and no recipe in ${recipe_dirs[*]} makes it"
+  echo "build.sh: overlay $module for $kver (rule $rule, $where) from $recipe"
+  modules/build.sh "$recipe" --kver "$kver" --out "$OUT/overlays" >/dev/null ||
+    die "overlay $module, needed by hwdb rule $rule ($where), cannot be built for $kver (above)"
+  overlay_args=(--overlay-dir "$OUT/overlays/$kver")
+done <<<"$needed"
+
 "$OUT/bin/needle" build \
   --kernel-dir "$kernel_dir" --kver "$kver" \
-  --init "$OUT/bin/init" --busybox "$busybox_dir/bin/busybox" \
+  --init "$OUT/bin/init" --needle "$OUT/bin/needle-ramdisk" --busybox "$CACHE/busybox/bin/busybox" \
   --tool "$OUT/bin/kexec:/bin/kexec" --tool "$OUT/bin/pci:/bin/pci" --tool "$OUT/bin/dmidecode:/bin/dmidecode" \
-  "${overlay_args[@]}" \
+  --pci-ids "$CACHE/pci-ids/usr/share/misc/pci.ids" --system-ca "$ca_bundle" \
+  "${hwdb_args[@]}" "${overlay_args[@]}" \
   --compress "$compress" --out "$OUT/needle.cpio.$ext" --kernel-out "$OUT/vmlinuz"
 echo "$kver" >"$OUT/kernel-release"
 echo "build.sh: kernel $kver ($(basename "$kernel_dir")), needle $version -> $OUT/vmlinuz $OUT/needle.cpio.$ext"

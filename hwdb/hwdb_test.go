@@ -76,10 +76,9 @@ func TestDecideBuiltin(t *testing.T) {
 		{"seed: c5220 glob takes a suffix", pci(0x1000, 0x0072, 0x1000, 0x3020, sas), inventory.DMI{SysVendor: "Dell Inc.", ProductName: "PowerEdge C5220 sled"}, "3.2.0-4-amd64", "overlay mpt2sas raid_tool sas2ircu @dell-c5220.yaml"},
 		{"seed beats perc subsystem rule", pci(0x1000, 0x0072, 0x1028, 0x1f1e, sas), c5220, "3.2.0-4-amd64", "overlay mpt2sas raid_tool sas2ircu @dell-c5220.yaml"},
 		{"seed rule ends at 4.4", pci(0x1000, 0x0072, 0x1000, 0x3020, sas), c5220, "6.1.0-56-amd64", "module mpt3sas raid_tool sas2ircu @lsi-sas2.yaml"},
-		{"qemu proof: megasas-gen2 in c5220", pci(0x1000, 0x0079, 0x1000, 0x9261, raid), c5220, "6.1.0-56-amd64", "overlay megaraid_sas raid_tool storcli @dell-c5220.yaml"},
-		{"qemu proof: other product is stock", pci(0x1000, 0x0079, 0x1000, 0x9261, raid), r720, "6.1.0-56-amd64", "module megaraid_sas raid_tool storcli @megaraid.yaml"},
-		{"qemu proof: other kernel is stock", pci(0x1000, 0x0079, 0x1000, 0x9261, raid), c5220, "5.10.0-28-amd64", "module megaraid_sas raid_tool storcli @megaraid.yaml"},
-		{"qemu proof: no DMI is stock", pci(0x1000, 0x0079, 0x1000, 0x9261, raid), inventory.DMI{}, "6.1.0-56-amd64", "module megaraid_sas raid_tool storcli @megaraid.yaml"},
+		// The QEMU overlay proof is test data (qemu-test/testdata/hwdb), not
+		// shipped: a real C5220 with a MegaRAID SAS 9260-8i gets the stock driver.
+		{"megasas-gen2 in c5220 is stock", pci(0x1000, 0x0079, 0x1000, 0x9261, raid), c5220, "6.1.0-56-amd64", "module megaraid_sas raid_tool storcli @megaraid.yaml"},
 		{"perc h710 is perccli", pci(0x1000, 0x005d, 0x1028, 0x1f49, raid), r720, "6.1.0-56-amd64", "module megaraid_sas raid_tool perccli @megaraid.yaml"},
 		{"sas40xx is mpi3mr", pci(0x1000, 0x00a5, 0x1000, 0x4620, raid), r720, "6.1.0-56-amd64", "module mpi3mr raid_tool storcli2 @megaraid.yaml"},
 		{"sas3008", pci(0x1000, 0x0097, 0x1000, 0x30e0, sas), r720, "6.1.0-56-amd64", "module mpt3sas raid_tool sas3ircu @lsi-sas3.yaml"},
@@ -435,8 +434,48 @@ func TestLoadNamesFileAndLine(t *testing.T) {
 	}
 }
 
+// TestQEMUProofRule: the QEMU tests' overlay proof rule, loaded as
+// --hwdb-extra next to the built-in rules, picks the overlay for exactly the
+// megasas-gen2 in a "PowerEdge C5220" on 6.1.
+func TestQEMUProofRule(t *testing.T) {
+	db, err := Load(Builtin(), Dir(qemuProofDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r720 := inventory.DMI{SysVendor: "Dell Inc.", ProductName: "PowerEdge R720"}
+	raid := uint32(0x010400)
+	for _, tt := range []struct {
+		name   string
+		dmi    inventory.DMI
+		kernel string
+		want   string
+	}{
+		{"megasas-gen2 in c5220", c5220, "6.1.0-56-amd64", "overlay megaraid_sas raid_tool storcli @qemu-overlay-proof.yaml"},
+		{"other product is stock", r720, "6.1.0-56-amd64", "module megaraid_sas raid_tool storcli @megaraid.yaml"},
+		{"other kernel is stock", c5220, "5.10.0-28-amd64", "module megaraid_sas raid_tool storcli @megaraid.yaml"},
+		{"no DMI is stock", inventory.DMI{}, "6.1.0-56-amd64", "module megaraid_sas raid_tool storcli @megaraid.yaml"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, ok := db.Decide(pci(0x1000, 0x0079, 0x1000, 0x9261, raid), tt.dmi, tt.kernel)
+			got := ""
+			if ok {
+				got = d.String() + " @" + filepath.Base(strings.Split(d.Rule, ":")[0])
+			}
+			if got != tt.want {
+				t.Errorf("Decide(megasas-gen2, %q, %q) = %q, want %q", tt.dmi.ProductName, tt.kernel, got, tt.want)
+			}
+		})
+	}
+}
+
+// qemuProofDir holds the QEMU tests' overlay proof rule.
+const qemuProofDir = "../qemu-test/testdata/hwdb"
+
 func TestExplain(t *testing.T) {
-	db := loadBuiltin(t)
+	db, err := Load(Builtin(), Dir(qemuProofDir))
+	if err != nil {
+		t.Fatal(err)
+	}
 	dev := pci(0x1000, 0x0079, 0x1000, 0x9261, 0x010400)
 	cands, d := db.Explain(dev, c5220, "6.1.0-56-amd64")
 	if d == nil || !d.Overlay || d.Module != "megaraid_sas" {
@@ -448,7 +487,6 @@ func TestExplain(t *testing.T) {
 	}
 	want := []string{
 		"dell-c5220-sas2008-sas2ircu-segfault decides=false matched=false device 0x0079 is not 0x0072",
-		"qemu-c5220-megasas-gen2-overlay-proof decides=true matched=true matches pci 0x1000:0x0079 sub 0x1000:0x9261 sys_vendor=\"Dell Inc.\" product_name=\"PowerEdge C5220\" (6.1 <= kernel < 6.2)",
 		"lsi-sas2-mpt2sas decides=false matched=false device 0x0079 is not 0x0070,0x0072,0x0074,0x0076,0x0077,0x0064,0x0065,0x0080-0x0087,0x006e",
 		"lsi-sas2-mpt3sas decides=false matched=false device 0x0079 is not 0x0070,0x0072,0x0074,0x0076,0x0077,0x0064,0x0065,0x0080-0x0087,0x006e",
 		"dell-perc-h200-mpt2sas decides=false matched=false device 0x0079 is not 0x0072",
@@ -457,9 +495,11 @@ func TestExplain(t *testing.T) {
 		"megaraid-sas decides=false matched=true matches pci 0x1000:0x0079,0x0073,0x005d,0x10e2",
 		"dell-perc-megaraid decides=false matched=false subvendor 0x1000 is not 0x1028",
 		"broadcom-sas40xx-mpi3mr decides=false matched=false device 0x0079 is not 0x00a5",
+		"qemu-c5220-megasas-gen2-overlay-proof decides=true matched=true matches pci 0x1000:0x0079 sub 0x1000:0x9261 sys_vendor=\"Dell Inc.\" product_name=\"PowerEdge C5220\" (6.1 <= kernel < 6.2)",
 	}
 	// Built-in files load in name order: dell-c5220, lsi-sas2, lsi-sas3,
-	// megaraid (3ware, adaptec and hpe rules are for other vendors).
+	// megaraid (3ware, adaptec and hpe rules are for other vendors); the
+	// extra directory's rules come after them.
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Explain candidates (-want +got):\n%s", diff)
 	}
@@ -681,5 +721,40 @@ func BenchmarkLoadBuiltin(b *testing.B) {
 		if _, err := Load(Builtin()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestOverlays(t *testing.T) {
+	db, err := Load(Builtin(), Dir(qemuProofDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		kernel string
+		want   []string
+	}{
+		// The seed rule (mpt2sas) ends at 4.4; the QEMU proof covers 6.1.
+		{"3.2.0-4-amd64", []string{"mpt2sas dell-c5220-sas2008-sas2ircu-segfault dell-c5220.yaml"}},
+		{"6.1.0-57-amd64", []string{"megaraid_sas qemu-c5220-megasas-gen2-overlay-proof qemu-overlay-proof.yaml"}},
+		{"6.12.0-1-amd64", nil},
+	} {
+		needs, err := db.Overlays(tc.kernel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, n := range needs {
+			got = append(got, n.Module+" "+n.Rule+" "+filepath.Base(strings.Split(n.Pos, ":")[0]))
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("Overlays(%q) (-want +got):\n%s", tc.kernel, diff)
+		}
+	}
+	builtin := loadBuiltin(t)
+	if needs, _ := builtin.Overlays("6.1.0-57-amd64"); len(needs) != 0 {
+		t.Errorf("the shipped rules name overlays for 6.1: %+v; the default image would need them", needs)
+	}
+	if _, err := builtin.Overlays("not-a-kernel"); err == nil {
+		t.Errorf("Overlays(not-a-kernel): no error")
 	}
 }

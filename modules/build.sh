@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
 # modules/build.sh: build a patched-driver overlay from a recipe.
 #
-#   modules/build.sh RECIPE_DIR [--kver KVER] [--out DIR]
+#   modules/build.sh RECIPE_DIR --kver KVER [--out DIR]
 #
-# Gets the target kernel's headers (linux-headers-KVER) and the driver's
-# source (the recipe's Debian source package) from Debian, applies the
-# recipe's patches, builds the module out of tree with Kbuild, checks its
-# vermagic, and installs it as OUT/KVER/updates/MODULE.ko (OUT defaults to
-# .cache/overlays). `needle build --overlay-dir OUT/KVER` puts it under
-# lib/modules/KVER/updates/ in the image, which wins over kernel/ exactly as
-# with depmod. See modules/README.md, "Overlays".
+# A recipe states the kernel series it applies to (SERIES=6.1), not one ABI:
+# the overlay is built for KVER, the kernel the image carries, against that
+# kernel's own headers and the driver source of the same version, both
+# pinned in build.lock (lock.sh): linux-headers-KVER with its -common and
+# linux-kbuild packages are extracted into .cache/headers (no system
+# install), the driver's directory is taken from linux-source-SERIES. The
+# recipe's patches are applied, the module is built out of tree with
+# Kbuild, its vermagic checked, and it is installed as
+# OUT/KVER/updates/MODULE.ko with OUT/KVER/provenance/MODULE.json (recipe
+# and patch digests, the packages it was built from). OUT defaults to
+# .cache/overlays. `needle build --overlay-dir OUT/KVER` puts it under
+# lib/modules/KVER/updates/ in the image. See modules/README.md, "Overlays".
+#
+# Environment: BUILD_TAG names the build directory (several builds of one
+# recipe can run in parallel); PATCH_DIR adds an ordered series of patches
+# applied after the recipe's own (needle bisect build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE=${NEEDLE_CACHE:-$PWD/.cache}
 die() { echo "modules/build.sh: $*" >&2; exit 1; }
-[ $# -ge 1 ] || die "usage: modules/build.sh RECIPE_DIR [--kver KVER] [--out DIR]"
+[ $# -ge 1 ] || die "usage: modules/build.sh RECIPE_DIR --kver KVER [--out DIR]"
 recipe=$(realpath "$1"); shift
 kver= out=$CACHE/overlays
 while [ $# -gt 0 ]; do
@@ -26,40 +35,54 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -f "$recipe/recipe" ] || die "$recipe has no recipe file"
-MODULE= KERNEL= SOURCE_PACKAGE= SOURCE_DIR= MAKE_ARGS=
+[ -n "$kver" ] || kver=$(cat out/kernel-release 2>/dev/null) || die "--kver KVER is required (or run ./build.sh first)"
+MODULE= SERIES= SOURCE_DIR= MAKE_ARGS= KERNEL=
 # shellcheck disable=SC1091
 . "$recipe/recipe"
-for v in MODULE KERNEL SOURCE_PACKAGE SOURCE_DIR; do
+[ -z "$KERNEL" ] || die "$recipe/recipe: KERNEL=$KERNEL pins one ABI; state the series instead (SERIES=${KERNEL%.*-*})"
+for v in MODULE SERIES SOURCE_DIR; do
   [ -n "${!v}" ] || die "$recipe/recipe: $v is not set"
 done
-kver=${kver:-$KERNEL}
-
-root() { [ "$(id -u)" = 0 ]; }
-for c in make gcc patch; do
-  command -v $c >/dev/null || { root && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $c >/dev/null; } ||
-    die "$c is missing: run  sudo apt-get install -y $c"
+case $kver in
+  "$SERIES".*) ;;
+  *) die "$recipe is for kernel series $SERIES; the image's kernel is $kver" ;;
+esac
+for c in make gcc patch modinfo; do
+  command -v $c >/dev/null || die "$c is missing: run ./build.sh as root once (host-packages.txt), or apt-get install it"
 done
 
-headers=/usr/src/linux-headers-$kver
-if [ ! -d "$headers" ]; then
-  if root; then
-    echo "modules/build.sh: installing linux-headers-$kver" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "linux-headers-$kver" >/dev/null ||
-      die "apt-get install linux-headers-$kver failed"
-  else
-    die "kernel headers missing: run  sudo apt-get install -y linux-headers-$kver"
-  fi
+# shellcheck source=../lock.sh
+. ./lock.sh
+lock_entry kernel
+[ "${LOCK_PKG#linux-image-}" = "$kver" ] ||
+  die "build.lock pins headers and source for ${LOCK_PKG#linux-image-}, not $kver: overlays build only for the locked kernel; pin yours with ./build.sh --update-lock"
+kernel_version=$LOCK_VER
+
+# The headers: linux-headers-KVER, its -common and linux-kbuild-SERIES,
+# extracted side by side; their Makefile includes the -common tree by
+# absolute /usr/src path, which is pointed at the extracted copy.
+hroot=$CACHE/headers/$kver
+for role in headers headers-common kbuild; do
+  lock_extract "$role" "$hroot/$role"
+done
+headers=$CACHE/headers/$kver/tree
+if [ "$(cat "$headers/.stamp" 2>/dev/null)" != "$(cat "$hroot"/*/.extracted)" ]; then
+  rm -rf "$headers" && mkdir -p "$headers/usr"
+  for role in headers headers-common kbuild; do cp -a "$hroot/$role/usr/." "$headers/usr/"; done
+  hdir=$headers/usr/src/linux-headers-$kver
+  sed -i -E "s|^include /usr/src/|include $headers/usr/src/|" "$hdir/Makefile"
+  cat "$hroot"/*/.extracted >"$headers/.stamp"
 fi
+hdir=$headers/usr/src/linux-headers-$kver
+[ -f "$hdir/Makefile" ] || die "the pinned headers hold no $hdir/Makefile"
 
 # The driver's source: only its directory is extracted from the tarball.
-mkdir -p "$CACHE/debs"
-deb=$(ls "$CACHE"/debs/"${SOURCE_PACKAGE}"_*.deb 2>/dev/null | head -n1 || true)
-if [ -z "$deb" ]; then
-  (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$SOURCE_PACKAGE" >&2) ||
-    die "apt-get download $SOURCE_PACKAGE failed"
-  deb=$(ls "$CACHE"/debs/"${SOURCE_PACKAGE}"_*.deb | head -n1)
-fi
-src=$CACHE/src/$(basename "$deb" .deb)
+lock_entry source
+[ "$LOCK_PKG" = "linux-source-$SERIES" ] || die "build.lock's source is $LOCK_PKG, the recipe wants linux-source-$SERIES"
+[ "$LOCK_VER" = "$kernel_version" ] || die "build.lock's $LOCK_PKG is $LOCK_VER, the kernel is $kernel_version: run ./build.sh --update-lock"
+source_pkg=$LOCK_PKG source_ver=$LOCK_VER source_sha=$LOCK_SHA
+deb=$(lock_fetch source) || exit 1
+src=$CACHE/src/$source_pkg-$source_ver
 stamp=$src/.${SOURCE_DIR//\//_}
 if [ ! -e "$stamp" ]; then
   mkdir -p "$src"
@@ -70,23 +93,43 @@ if [ ! -e "$stamp" ]; then
   touch "$stamp"
 fi
 
-build=$CACHE/overlay-build/$MODULE-$kver
+build=$CACHE/overlay-build/$MODULE-$kver${BUILD_TAG:+-$BUILD_TAG}
 rm -rf "$build" && mkdir -p "$build/$(dirname "$SOURCE_DIR")"
 cp -r "$src/$SOURCE_DIR" "$build/$SOURCE_DIR"
-for p in "$recipe"/*.patch; do
-  [ -e "$p" ] || continue
-  patch -p1 -s -d "$build" <"$p" || die "patch $(basename "$p") does not apply to $SOURCE_PACKAGE $SOURCE_DIR"
+patches=("$recipe"/*.patch)
+[ -e "${patches[0]}" ] || patches=()
+if [ -n "${PATCH_DIR:-}" ]; then
+  for p in "$PATCH_DIR"/*.patch; do [ -e "$p" ] && patches+=("$p"); done
+fi
+for p in "${patches[@]}"; do
+  patch -p1 -s -d "$build" <"$p" >&2 || die "patch $(basename "$p") does not apply to $source_pkg $source_ver $SOURCE_DIR"
 done
 # shellcheck disable=SC2086
-make -s -C "$headers" M="$build/$SOURCE_DIR" $MAKE_ARGS modules >&2 ||
-  die "building $MODULE against $headers failed"
+make -s -C "$hdir" M="$build/$SOURCE_DIR" $MAKE_ARGS modules >&2 ||
+  die "building $MODULE against linux-headers-$kver failed"
 ko=$build/$SOURCE_DIR/$MODULE.ko
 [ -f "$ko" ] || die "the build made no $MODULE.ko"
-vermagic=$(modinfo -F vermagic "$ko" 2>/dev/null || strings "$ko" | sed -n 's/^vermagic=//p' | head -n1)
+vermagic=$(modinfo -F vermagic "$ko")
 case $vermagic in
   "$kver "*) ;;
   *) die "$MODULE.ko has vermagic '$vermagic', not for $kver" ;;
 esac
-mkdir -p "$out/$kver/updates"
+mkdir -p "$out/$kver/updates" "$out/$kver/provenance"
 install -m 0644 "$ko" "$out/$kver/updates/$MODULE.ko"
+
+# Provenance, for needle build's manifest: what went into this module.
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+lock_entry headers
+{
+  printf '{"module":"%s","recipe":"%s","series":"%s","kernel":"%s",\n' "$MODULE" "$(basename "$recipe")" "$SERIES" "$kver"
+  printf ' "source":{"package":"%s","version":"%s","sha256":"%s"},\n' "$source_pkg" "$source_ver" "$source_sha"
+  printf ' "headers":{"package":"%s","version":"%s","sha256":"%s"},\n' "$LOCK_PKG" "$LOCK_VER" "$LOCK_SHA"
+  printf ' "files":['
+  sep=
+  printf '%s{"name":"recipe","sha256":"%s"}' "$sep" "$(sha "$recipe/recipe")"; sep=,
+  for p in "${patches[@]}"; do
+    printf '%s\n  {"name":"%s","sha256":"%s"}' "$sep" "$(basename "$p")" "$(sha "$p")"
+  done
+  printf '],\n "ko_sha256":"%s"}\n' "$(sha "$out/$kver/updates/$MODULE.ko")"
+} >"$out/$kver/provenance/$MODULE.json"
 echo "$out/$kver/updates/$MODULE.ko"

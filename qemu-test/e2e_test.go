@@ -178,7 +178,7 @@ disks:
 // a logical drive and ignores RAID commands; the fake keeps the RAID
 // state), one virtio NIC, SMBIOS type 1 Dell Inc. / PowerEdge C5220.
 func TestEndToEndSeed(t *testing.T) {
-	a := Require(t)
+	a := RequireSeed(t).Artifacts
 	im := osImage(t)
 	bin := filepath.Join(t.TempDir(), "sas2ircu")
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./internal/raid/fake/cmd/fake-sas2ircu")
@@ -232,7 +232,7 @@ disks:
 		},
 		NICs: []NIC{{MAC: mac0}},
 	})
-	vm.Expect(`rule hwdb/rules/dell-c5220\.yaml:\d+ → megaraid_sas \(overlay\) → loaded`, modTime)
+	vm.Expect(`rule \S*/qemu-overlay-proof\.yaml:\d+ → megaraid_sas \(overlay\) → loaded`, modTime)
 	vm.Expect(`plan:\s+.*os.*resolved after raid`, 2*time.Minute)
 	vm.Expect(`raid: volume os is /dev/sda`, 2*time.Minute)
 	vm.Expect(`image: root: zstd sha256:`+im.SHA256, 15*time.Minute)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -41,38 +40,13 @@ func stopf(t testing.TB, format string, args ...any) {
 	t.Skipf(format, args...)
 }
 
-var sdbootMu sync.Mutex
-
-// systemdBoot returns Debian's systemd-boot EFI binary, fetched into the
-// repository's .cache like build.sh fetches the kernel (apt-get download
-// systemd-boot-efi, dpkg-deb -x), never committed.
+// systemdBoot returns Debian's systemd-boot EFI binary as ./build.sh
+// extracted it from the package build.lock pins (.cache/systemd-boot).
 func systemdBoot(t testing.TB, root string) string {
 	t.Helper()
-	sdbootMu.Lock()
-	defer sdbootMu.Unlock()
-	dir := filepath.Join(root, ".cache/systemd-boot")
-	efi := filepath.Join(dir, "usr/lib/systemd/boot/efi/systemd-bootx64.efi")
-	if _, err := os.Stat(efi); err == nil {
-		return efi
-	}
-	debs := filepath.Join(root, ".cache/debs")
-	if err := os.MkdirAll(debs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	found, _ := filepath.Glob(filepath.Join(debs, "systemd-boot-efi_*.deb"))
-	if len(found) == 0 {
-		cmd := exec.Command("apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", "systemd-boot-efi")
-		cmd.Dir = debs
-		if out, err := cmd.CombinedOutput(); err != nil {
-			stopf(t, "QEMU MEDIA SUITE NOT RUN: apt-get download systemd-boot-efi: %v\n%s", err, out)
-		}
-		found, _ = filepath.Glob(filepath.Join(debs, "systemd-boot-efi_*.deb"))
-	}
-	if len(found) == 0 {
-		stopf(t, "QEMU MEDIA SUITE NOT RUN: no systemd-boot-efi package in %s", debs)
-	}
-	if out, err := exec.Command("dpkg-deb", "-x", found[0], dir).CombinedOutput(); err != nil {
-		stopf(t, "QEMU MEDIA SUITE NOT RUN: dpkg-deb -x %s: %v\n%s", found[0], err, out)
+	efi := filepath.Join(root, ".cache/systemd-boot/usr/lib/systemd/boot/efi/systemd-bootx64.efi")
+	if _, err := os.Stat(efi); err != nil {
+		stopf(t, "QEMU MEDIA SUITE NOT RUN: %v (./build.sh extracts the pinned systemd-boot-efi)", err)
 	}
 	return efi
 }

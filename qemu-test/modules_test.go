@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 // disk makes a sparse raw image of size bytes in the test's temp dir.
@@ -86,19 +88,24 @@ func TestColdplugStock(t *testing.T) {
 // PowerEdge C5220" with an LSI MegaRAID (QEMU's megasas-gen2, 1000:0079
 // subsystem 1000:9261) gets the patched megaraid_sas from the image's
 // overlay (version ends in -needle1), and the disks behind it appear; the
-// same VM with another product name gets the stock driver.
+// same VM with another product name gets the stock driver. The overlay and
+// its rule are the tests' own (RequireSeed); the product image, which
+// carries neither, gives the C5220 the stock driver.
 func TestColdplugSeed(t *testing.T) {
 	a := Require(t)
+	seed := RequireSeed(t)
 	for _, tc := range []struct {
 		name, smbios, version string
+		image                 Artifacts
 		overlay               bool
 	}{
-		{"c5220", c5220, stockVer + "-needle1", true},
-		{"r720", "type=1,manufacturer=Dell Inc.,product=PowerEdge R720", stockVer, false},
+		{"c5220", c5220, stockVer + "-needle1", seed.Artifacts, true},
+		{"r720", "type=1,manufacturer=Dell Inc.,product=PowerEdge R720", stockVer, seed.Artifacts, false},
+		{"c5220-product-image", c5220, stockVer, a, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd, Append: "quiet needle.break=modules",
+			vm := Start(t, Config{Kernel: tc.image.Kernel, Initrd: tc.image.Initrd, Append: "quiet needle.break=modules",
 				SMBIOS: []string{tc.smbios},
 				Disks: []Disk{
 					{File: disk(t, "a.img", gib), Device: "scsi-hd,drive=%s,bus=r0.0"},
@@ -107,7 +114,7 @@ func TestColdplugSeed(t *testing.T) {
 				Controllers: []string{"megasas-gen2,id=r0"},
 			})
 			if tc.overlay {
-				vm.Expect(`0000:00:0\d\.0 → rule hwdb/rules/dell-c5220\.yaml:\d+ → megaraid_sas \(overlay\) → loaded`, modTime)
+				vm.Expect(`0000:00:0\d\.0 → rule \S*/qemu-overlay-proof\.yaml:\d+ → megaraid_sas \(overlay\) → loaded`, modTime)
 			} else {
 				vm.Expect(`0000:00:0\d\.0 → rule hwdb/rules/megaraid\.yaml:\d+ → megaraid_sas → loaded`, modTime)
 			}
@@ -125,15 +132,12 @@ func TestColdplugSeed(t *testing.T) {
 // the cause, and the other devices still get their drivers.
 func TestColdplugBadOverlay(t *testing.T) {
 	t.Parallel()
-	a := Require(t)
-	rel, err := os.ReadFile(filepath.Join(a.Root, "out/kernel-release"))
+	seed := RequireSeed(t)
+	a := seed.Artifacts
+	_, kver := testenv.Kernel(t)
+	ko, err := os.ReadFile(seed.Overlay)
 	if err != nil {
-		t.Fatal(err)
-	}
-	kver := strings.TrimSpace(string(rel))
-	ko, err := os.ReadFile(filepath.Join(a.Root, ".cache/overlays", kver, "updates/megaraid_sas.ko"))
-	if err != nil {
-		t.Fatalf("the overlay build.sh makes: %v", err)
+		t.Fatalf("the overlay the seed build makes: %v", err)
 	}
 	// Same length, so the ELF stays intact: only the vermagic differs.
 	// With CONFIG_MODVERSIONS the kernel compares the vermagic after the

@@ -129,6 +129,13 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		if err := chooseModules(&spec, choice, stdout); err != nil {
 			return fmt.Errorf("build: modules: %w", err)
 		}
+		var extra []string
+		if *hwdbExtra != "" {
+			extra = append(extra, *hwdbExtra)
+		}
+		if err := checkOverlays(spec, extra); err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
 	} else if len(mods) > 0 || *overlay != "" || len(hardware) > 0 {
 		return fmt.Errorf("build: --module, --overlay-dir and --hardware need --kernel-dir")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -181,4 +182,30 @@ func dedup(mods []*modules.Module) []*modules.Module {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
+}
+
+// checkOverlays refuses an image in which a rule that applies to its
+// kernel (built-in or --hwdb-extra, as the image loads them at boot) names
+// an overlay the image does not carry: at boot that box would silently get
+// the stock driver the rule exists to avoid.
+func checkOverlays(spec initramfs.Spec, hwdbExtra []string) error {
+	needs, err := overlayNeeds(spec.KernelRelease, hwdbExtra)
+	if err != nil {
+		return fmt.Errorf("overlays: %w", err)
+	}
+	carried := map[string]bool{}
+	dir := path.Join("/lib/modules", spec.KernelRelease, "updates") + "/"
+	for _, f := range spec.Files {
+		if rest, ok := strings.CutPrefix(f.Dest, dir); ok && strings.HasSuffix(rest, ".ko") {
+			carried[modules.Normalize(strings.TrimSuffix(rest, ".ko"))] = true
+		}
+	}
+	var errs []error
+	for _, n := range needs {
+		if !carried[modules.Normalize(n.Module)] {
+			errs = append(errs, fmt.Errorf("rule %s (%s) applies to %s and names overlay %s, which this image does not carry (build it with modules/build.sh RECIPE --kver %s and pass --overlay-dir)",
+				n.Rule, n.Pos, spec.KernelRelease, n.Module, spec.KernelRelease))
+		}
+	}
+	return errors.Join(errs...)
 }

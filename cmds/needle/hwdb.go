@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/needle-boot/needle/hwdb"
@@ -14,16 +15,61 @@ import (
 // runHwdb is `needle hwdb check [DIR…]` and `needle hwdb match --sysfs DIR`.
 func runHwdb(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: needle hwdb check [--no-builtin] [DIR…] | needle hwdb match [--sysfs DIR] [--kernel KVER] [--hwdb-extra DIR]…")
-		return fmt.Errorf("hwdb: missing subcommand (check or match)")
+		fmt.Fprintln(stderr, "usage: needle hwdb check [--no-builtin] [DIR…] | needle hwdb match [--sysfs DIR] [--kernel KVER] [--hwdb-extra DIR]… | needle hwdb overlays --kernel KVER [--hwdb-extra DIR]…")
+		return fmt.Errorf("hwdb: missing subcommand (check, match or overlays)")
 	}
 	switch args[0] {
 	case "check":
 		return runHwdbCheck(ctx, args[1:], stdout, stderr)
 	case "match":
 		return runHwdbMatch(ctx, args[1:], stdout, stderr)
+	case "overlays":
+		return runHwdbOverlays(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("hwdb: unknown subcommand %q (check or match)", args[0])
+	return fmt.Errorf("hwdb: unknown subcommand %q (check, match or overlays)", args[0])
+}
+
+// runHwdbOverlays prints, one per line, `MODULE RULE FILE:LINE` for every
+// rule (built-in plus --hwdb-extra) that applies to the kernel and names
+// an overlay: what build.sh must build for that kernel. Nothing else goes
+// to stdout.
+func runHwdbOverlays(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := newFlags("hwdb overlays", stderr)
+	kernel := fl.String("kernel", "", "kernel release the image carries (required)")
+	var extra []string
+	fl.Func("hwdb-extra", "extra rule `DIR` (repeatable)", func(s string) error { extra = append(extra, s); return nil })
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *kernel == "" || fl.NArg() != 0 {
+		return fmt.Errorf("hwdb overlays: want --kernel KVER and no arguments")
+	}
+	needs, err := overlayNeeds(*kernel, extra)
+	if err != nil {
+		return fmt.Errorf("hwdb overlays: %w", err)
+	}
+	for _, n := range needs {
+		fmt.Fprintf(stdout, "%s %s %s\n", n.Module, n.Rule, n.Pos)
+	}
+	return nil
+}
+
+// overlayNeeds loads the built-in rules and the extra directories as the
+// image will at boot, and lists the overlays they name for kernel. A
+// missing extra directory is an error, not an empty rule set.
+func overlayNeeds(kernel string, extra []string) ([]hwdb.OverlayNeed, error) {
+	var sets []fs.FS
+	for _, d := range extra {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("--hwdb-extra %s: not a directory", d)
+		}
+		sets = append(sets, hwdb.Dir(d))
+	}
+	db, err := hwdb.Load(hwdb.Builtin(), sets...)
+	if err != nil {
+		return nil, err
+	}
+	return db.Overlays(kernel)
 }
 
 // runHwdbCheck validates rule files: the built-in ones, plus each DIR as it

@@ -79,6 +79,9 @@ func TestHwdbCheck(t *testing.T) {
 	}
 }
 
+// qemuProofRules is the QEMU tests' overlay proof rule directory.
+const qemuProofRules = "../../qemu-test/testdata/hwdb"
+
 func TestHwdbMatch(t *testing.T) {
 	tests := []struct {
 		kernel string
@@ -86,20 +89,22 @@ func TestHwdbMatch(t *testing.T) {
 	}{
 		{"", []string{
 			"machine: Dell Inc. PowerEdge C5220 (board Dell Inc. 0NJ3VW), kernel 6.1.0-56-amd64",
-			"-> overlay megaraid_sas raid_tool storcli  by hwdb/rules/dell-c5220.yaml:29",
-			"WIN hwdb/rules/dell-c5220.yaml:29 (dmi 4, pci 8, kernel 2)",
+			"-> overlay megaraid_sas raid_tool storcli  by " + qemuProofRules + "/qemu-overlay-proof.yaml:11",
+			"WIN " + qemuProofRules + "/qemu-overlay-proof.yaml:11 (dmi 4, pci 8, kernel 2)",
 			"yes hwdb/rules/megaraid.yaml:11",
 			"0000:00:04.0 1af4:1000 sub 1af4:0001",
 			"-> stock modalias match (no rule for this vendor/class)",
 		}},
 		{"5.10.0-28-amd64", []string{
 			"-> module megaraid_sas raid_tool storcli  by hwdb/rules/megaraid.yaml:11",
-			"no  hwdb/rules/dell-c5220.yaml:29 (dmi 4, pci 8, kernel 2): kernel 5.10.0-28-amd64 is outside 6.1 <= kernel < 6.2",
+			"no  " + qemuProofRules + "/qemu-overlay-proof.yaml:11 (dmi 4, pci 8, kernel 2): kernel 5.10.0-28-amd64 is outside 6.1 <= kernel < 6.2",
 		}},
 	}
 	for _, tt := range tests {
 		t.Run("kernel="+tt.kernel, func(t *testing.T) {
-			args := []string{"hwdb", "match", "--sysfs", capturedTree}
+			// The overlay rule is the QEMU tests' proof rule, loaded as an
+			// extra directory: the built-in rules ship none for this box.
+			args := []string{"hwdb", "match", "--sysfs", capturedTree, "--hwdb-extra", qemuProofRules}
 			if tt.kernel != "" {
 				args = append(args, "--kernel", tt.kernel)
 			}

@@ -95,7 +95,7 @@ boot: {reboot: {}}
 	if err == nil || !strings.Contains(err.Error(), "killed by signal 11 (segmentation fault)") {
 		t.Fatalf("raid apply with a crashing tool: %v", err)
 	}
-	for _, want := range []string{"controller  0000:00:03.0  1000:0079 subsystem 1000:9261", "driver      megaraid_sas", "hwdb rule   hwdb/rules/dell-c5220.yaml:", "hint        a patched driver"} {
+	for _, want := range []string{"controller  0000:00:03.0  1000:0079 subsystem 1000:9261", "driver      megaraid_sas", "hwdb rule   hwdb/rules/megaraid.yaml:", "hint        a patched driver"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("crash report lacks %q:\n%s", want, stderr)
 		}
