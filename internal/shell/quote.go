@@ -8,7 +8,7 @@ import "strings"
 
 // Quote returns s as one shell word: unchanged when it holds only
 // characters no shell treats specially, else single-quoted with each '
-// written as '\'' (POSIX.1-2017, Shell Command Language, 2.2.2).
+// written as '\” (POSIX.1-2017, Shell Command Language, 2.2.2).
 func Quote(s string) string {
 	if s == "" {
 		return "''"
