@@ -19,6 +19,7 @@ import (
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/raid"
+	"github.com/needle-boot/needle/internal/toolrun"
 )
 
 const raidUsage = `usage:
@@ -103,7 +104,7 @@ func (e *raidEnv) flags(fs interface {
 	fs.StringVar(&e.sysfs, "sysfs", "/sys", "sysfs root (inventory, driver modules)")
 	fs.StringVar(&e.proc, "proc", "/proc", "procfs root")
 	fs.StringVar(&e.dev, "dev", "/dev", "device root for --mknod")
-	fs.DurationVar(&e.timeout, "timeout", raid.DefaultTimeout, "limit for each tool call")
+	fs.DurationVar(&e.timeout, "timeout", toolrun.DefaultTimeout, "limit for each tool call")
 	fs.BoolVar(&e.mknod, "mknod", false, "create the device nodes the tools open (/dev/mpt2ctl, /dev/megaraid_sas_ioctl_node, …) whose driver is loaded")
 	fs.StringVar(&e.binary, "binary", "", "program to run for the tool (default: the tool's name in PATH); with it, apply counts the plan's tools as present")
 }
@@ -129,8 +130,8 @@ func (e *raidEnv) load(stderr io.Writer) error {
 	return nil
 }
 
-func (e *raidEnv) runner() raid.Runner {
-	return raid.ExecRunner{Timeout: e.timeout, Log: e.log}
+func (e *raidEnv) runner() toolrun.Runner {
+	return toolrun.Exec{Timeout: e.timeout, Log: e.log}
 }
 
 func (e *raidEnv) driver(tool string) (raid.Driver, error) {

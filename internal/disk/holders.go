@@ -11,14 +11,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/procfs"
 )
-
-// Runner runs an external tool; the project's Runner logs the quoted argv
-// and puts the exit status and stderr into the error.
-type Runner interface {
-	Run(ctx context.Context, name string, args ...string) ([]byte, error)
-}
 
 // Holder is something keeping a disk busy.
 type Holder struct {
@@ -161,7 +156,7 @@ func ReleaseArgv(h Holder) ([]string, error) {
 // Release releases holders in order (mounts, swap, stacked devices top
 // down, as FindHolders returns them). It stops at the first failure: the
 // disk is then busy, and nothing may be written to it.
-func Release(ctx context.Context, holders []Holder, r Runner, log *slog.Logger) error {
+func Release(ctx context.Context, holders []Holder, r toolrun.Runner, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -182,7 +177,7 @@ func Release(ctx context.Context, holders []Holder, r Runner, log *slog.Logger) 
 // released fails the erase before a single byte is written.
 func Erase(ctx context.Context, w interface {
 	WriteAt(p []byte, off int64) (int, error)
-}, size int64, holders []Holder, r Runner, opts WipeOptions) (WipeReport, error) {
+}, size int64, holders []Holder, r toolrun.Runner, opts WipeOptions) (WipeReport, error) {
 	if err := Release(ctx, holders, r, opts.Logger); err != nil {
 		return WipeReport{}, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/raid"
@@ -61,7 +62,7 @@ func (m *Machine) applyRAID(ctx context.Context) error {
 	}); err != nil {
 		m.Report.Warnf("raid", "device nodes: %v", err)
 	}
-	runner := raid.ExecRunner{Log: log, Hold: m.Hold}
+	runner := toolrun.Exec{Log: log, Hold: m.Hold}
 	diag := raid.Diagnoser{SysRoot: m.Root.Sys, Inventory: m.Inventory, DB: m.HWDB, Overlays: m.overlaysLoaded()}
 	applied, err := raid.ApplyPlan(ctx, m.Plan.RAID, raid.ToolAt(m.Inventory.PCI, m.toolFor), runner, raid.PlanOptions{
 		ApplyOptions: raid.ApplyOptions{Out: &reportLines{m: m}, Log: log, Diagnose: diag.Diagnose},

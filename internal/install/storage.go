@@ -16,12 +16,12 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sys/unix"
 
+	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/disk"
 	"github.com/needle-boot/needle/internal/image"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/md"
 	"github.com/needle-boot/needle/internal/plan"
-	"github.com/needle-boot/needle/internal/raid"
 	"github.com/needle-boot/needle/internal/report"
 )
 
@@ -66,7 +66,7 @@ func (m *Machine) releaseDisks(ctx context.Context) error {
 		return err
 	}
 	log := m.Report.Slog("disks", m.Config.Debug)
-	runner := raid.ExecRunner{Log: log, Hold: m.Hold, Timeout: time.Minute}
+	runner := toolrun.Exec{Log: log, Hold: m.Hold, Timeout: time.Minute}
 	mdk := md.NewKernel(m.Root.Sys, m.Root.Proc, log)
 	for _, t := range ts {
 		hs, err := disk.FindHolders(m.Root.Sys, m.Root.Proc, t.disk.Name)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/shell"
 )
@@ -216,7 +217,7 @@ type PlanOptions struct {
 // driver of its tool: the entry's own, else toolFor(pci) (the hwdb's
 // choice for the controller at that PCI address). It stops at the first
 // entry that fails and returns what was applied until then.
-func ApplyPlan(ctx context.Context, entries []plan.RAID, toolFor func(pci string) string, r Runner, opt PlanOptions) ([]*Applied, error) {
+func ApplyPlan(ctx context.Context, entries []plan.RAID, toolFor func(pci string) string, r toolrun.Runner, opt PlanOptions) ([]*Applied, error) {
 	var done []*Applied
 	for _, entry := range entries {
 		tool := entry.Controller.Tool

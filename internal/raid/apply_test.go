@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/needle-boot/needle/hwdb"
+	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/raid/fake"
@@ -22,7 +23,7 @@ import (
 
 // TestMain turns the test binary into a FAKE vendor tool when
 // NEEDLE_FAKE_TOOL says so, so the drivers run real child processes
-// through the real ExecRunner.
+// through the real toolrun.Exec.
 func TestMain(m *testing.M) {
 	switch os.Getenv(fake.ToolEnv) {
 	case "sas2ircu":
@@ -49,7 +50,7 @@ func fakeDriver(t *testing.T, tool string, timeout time.Duration, env ...string)
 		t.Fatal(err)
 	}
 	state := filepath.Join(t.TempDir(), "state.json")
-	r := ExecRunner{
+	r := toolrun.Exec{
 		Timeout: timeout,
 		Env:     append(append(os.Environ(), fake.ToolEnv+"="+tool, fake.StateEnv+"="+state), env...),
 		Log:     slog.New(slog.NewTextHandler(testWriter{t}, nil)),
@@ -287,7 +288,7 @@ func TestApplyAgainstFakes(t *testing.T) {
 
 // TestSegfaultDiagnosis reproduces the seed's failure: the FAKE sas2ircu
 // dies of a real SIGSEGV on DISPLAY (a child process through the real
-// ExecRunner), and the diagnosis names the controller, its driver module
+// toolrun.Exec), and the diagnosis names the controller, its driver module
 // with version and srcversion from a fake sysfs, whether it is an overlay,
 // and the hwdb rule (the built-in dell-c5220 one) that chose it.
 func TestSegfaultDiagnosis(t *testing.T) {
@@ -324,7 +325,7 @@ func TestSegfaultDiagnosis(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("apply with a crashing DISPLAY: %v, want a *CrashError", err)
 			}
-			var re *RunError
+			var re *toolrun.Error
 			if !errors.As(err, &re) || re.Signal != "segmentation fault" || re.TimedOut {
 				t.Fatalf("run error %+v, want killed by SIGSEGV", re)
 			}
@@ -356,9 +357,9 @@ func TestTimeout(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("State took %s with a 300ms timeout", took)
 	}
-	var re *RunError
+	var re *toolrun.Error
 	if !errors.As(err, &re) || !re.TimedOut || !re.Crashed() {
-		t.Fatalf("State = %v, want a timed-out RunError", err)
+		t.Fatalf("State = %v, want a timed-out toolrun.Error", err)
 	}
 	if !strings.Contains(err.Error(), "timed out after 300ms (process group killed)") || !strings.Contains(err.Error(), "FAKE: sleeping 30s") {
 		t.Errorf("timeout error %q lacks the timeout or the stderr tail", err)
@@ -372,7 +373,7 @@ func TestTimeout(t *testing.T) {
 func TestRunErrorExit(t *testing.T) {
 	d, _ := fakeDriver(t, "sas2ircu", 30*time.Second)
 	err := d.Delete(context.Background(), 0, "5")
-	var re *RunError
+	var re *toolrun.Error
 	var te *ToolError
 	if !errors.As(err, &re) || re.ExitCode != 1 || !errors.As(err, &te) {
 		t.Fatalf("deleting a missing volume: %v, want exit status 1 and the tool's message", err)
@@ -380,7 +381,7 @@ func TestRunErrorExit(t *testing.T) {
 	if !strings.Contains(err.Error(), "volume 5 not found") {
 		t.Errorf("error %q lacks the tool's message", err)
 	}
-	if _, err := (ExecRunner{}).Run(context.Background(), filepath.Join(t.TempDir(), "absent")); err == nil {
+	if _, err := (toolrun.Exec{}).Run(context.Background(), filepath.Join(t.TempDir(), "absent")); err == nil {
 		t.Errorf("running a missing binary succeeded")
 	}
 }
@@ -446,7 +447,7 @@ func TestRecorder(t *testing.T) {
 	}
 
 	// A controller with no controller: an empty state, not an error.
-	r = &Recorder{Replies: map[string]Reply{"sas2ircu LIST": {Stdout: read("sas2ircu/checkraid-list-no-controller-mptlib2-error1.txt"), Err: &RunError{Argv: []string{"sas2ircu", "LIST"}, ExitCode: 1, Err: fmt.Errorf("exit status 1")}}}}
+	r = &Recorder{Replies: map[string]Reply{"sas2ircu LIST": {Stdout: read("sas2ircu/checkraid-list-no-controller-mptlib2-error1.txt"), Err: &toolrun.Error{Argv: []string{"sas2ircu", "LIST"}, ExitCode: 1, Err: fmt.Errorf("exit status 1")}}}}
 	d, _ = NewDriver("sas2ircu", "", r)
 	if st, err := d.State(context.Background()); err != nil || len(st.Controllers) != 0 {
 		t.Errorf("sas2ircu without a controller: %+v, %v; want an empty state", st, err)
@@ -466,7 +467,7 @@ func TestDiagnoseWithoutAddress(t *testing.T) {
 			{Addr: "0000:00:1f.2", Vendor: 0x8086, Device: 0x1c02, Class: 0x010601, Driver: "ahci"},
 			{Addr: "0000:03:00.0", Vendor: 0x1000, Device: 0x0072, SubVendor: 0x1028, SubDevice: 0x1f1e, Class: 0x010700, Driver: "mpt2sas"},
 		}}
-	crash := &RunError{Argv: []string{"/usr/sbin/sas2ircu", "LIST"}, ExitCode: -1, Signal: "segmentation fault", SignalNo: 11}
+	crash := &toolrun.Error{Argv: []string{"/usr/sbin/sas2ircu", "LIST"}, ExitCode: -1, Signal: "segmentation fault", SignalNo: 11}
 	err = Diagnoser{SysRoot: t.TempDir(), Inventory: inv, DB: db}.Diagnose(fmt.Errorf("raid: read state: %w", crash), "")
 	var ce *CrashError
 	if !errors.As(err, &ce) || len(ce.Controllers) != 1 || ce.Controllers[0].PCIAddress != "0000:03:00.0" || ce.Controllers[0].Module != "mpt2sas" {
@@ -476,7 +477,7 @@ func TestDiagnoseWithoutAddress(t *testing.T) {
 		t.Errorf("overlay without an overlay list = %q, want unknown", ce.Controllers[0].Overlay)
 	}
 	// A plain failure is not a crash.
-	plain := &RunError{Argv: []string{"sas2ircu"}, ExitCode: 1}
+	plain := &toolrun.Error{Argv: []string{"sas2ircu"}, ExitCode: 1}
 	if got := (Diagnoser{}).Diagnose(plain, ""); got != error(plain) {
 		t.Errorf("Diagnose(exit 1) = %v, want it unchanged", got)
 	}

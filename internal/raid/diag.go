@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/needle-boot/needle/hwdb"
+	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/inventory"
 )
 
@@ -112,7 +113,7 @@ func (e *CrashError) Unwrap() error { return e.Err }
 func (e *CrashError) Report() string {
 	var b strings.Builder
 	what := "crashed"
-	var re *RunError
+	var re *toolrun.Error
 	if errors.As(e.Err, &re) && re.TimedOut {
 		what = "timed out"
 	}
@@ -139,7 +140,7 @@ func (e *CrashError) Report() string {
 // controller at pci (or, when pci is empty and the tool did not say, every
 // controller the hwdb gives this tool), its driver and the hwdb rule.
 func (g Diagnoser) Diagnose(err error, pci string) error {
-	var re *RunError
+	var re *toolrun.Error
 	if !errors.As(err, &re) || !re.Crashed() {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/shell"
 )
 
@@ -55,7 +56,7 @@ func (e *ControllerError) Unwrap() error { return e.Err }
 // NewDriver returns the driver for a tool name as the plan and the hwdb
 // spell it (perccli is storcli's format, sas3ircu sas2ircu's). binary is
 // the program to run; empty means the tool name itself, found in PATH.
-func NewDriver(tool, binary string, r Runner) (Driver, error) {
+func NewDriver(tool, binary string, r toolrun.Runner) (Driver, error) {
 	if binary == "" {
 		binary = tool
 	}
@@ -78,20 +79,20 @@ func NewDriver(tool, binary string, r Runner) (Driver, error) {
 type base struct {
 	tool string
 	bin  string
-	r    Runner
+	r    toolrun.Runner
 }
 
 func (b base) Tool() string   { return b.tool }
 func (b base) Binary() string { return b.bin }
 
 // call runs the tool and parses its output as command cmd. A tool that
-// crashed or timed out gives its RunError: its partial output proves
+// crashed or timed out gives its toolrun.Error: its partial output proves
 // nothing. A tool that failed and said why gives the ToolError joined with
-// the RunError; output that does not parse gives the ParseError (and the
-// RunError when the tool also failed).
+// the toolrun.Error; output that does not parse gives the ParseError (and the
+// toolrun.Error when the tool also failed).
 func (b base) call(ctx context.Context, cmd string, args ...string) (*Result, error) {
 	out, err := b.r.Run(ctx, b.bin, args...)
-	var re *RunError
+	var re *toolrun.Error
 	if errors.As(err, &re) && (re.Crashed() || re.Err != nil && re.ExitCode < 0) {
 		return nil, err
 	}
@@ -256,11 +257,11 @@ func (b base) run(ctx context.Context, cmd string, args []string, err error) err
 
 // change runs a create or delete that prints nothing when it works
 // (ssacli), so there is no output to parse: an "Error: …" it prints
-// instead becomes the ToolError, joined with the RunError of its exit
+// instead becomes the ToolError, joined with the toolrun.Error of its exit
 // status; other text (a warning) is not an error by itself.
 func (b base) change(ctx context.Context, args ...string) error {
 	out, err := b.r.Run(ctx, b.bin, args...)
-	var re *RunError
+	var re *toolrun.Error
 	if errors.As(err, &re) && (re.Crashed() || re.Err != nil && re.ExitCode < 0) {
 		return err
 	}

@@ -11,7 +11,7 @@
 // from what it reads.
 //
 // On top of the parsers: a Runner (run.go) through which every tool call
-// goes, with a per-call timeout, the quoted argv logged and a *RunError
+// goes, with a per-call timeout, the quoted argv logged and a *toolrun.Error
 // carrying exit status, signal and stderr; a Driver per tool (driver.go:
 // sas2ircu/sas3ircu, storcli/perccli, arcconf, tw_cli and ssacli each read
 // the state and create and delete volumes, with argv built by the pure

@@ -6,12 +6,13 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/shell"
 )
 
 // Recorder is a FAKE Runner for unit tests and dry runs: it runs nothing,
 // records every call, and answers from a table of canned replies keyed by
-// the quoted argv. A call with no reply fails with a RunError naming it.
+// the quoted argv. A call with no reply fails with a toolrun.Error naming it.
 type Recorder struct {
 	mu sync.Mutex
 	// Replies maps shell.Join(name, args…) to the reply.
@@ -22,7 +23,7 @@ type Recorder struct {
 // Reply is one canned answer.
 type Reply struct {
 	Stdout []byte
-	// Err is returned as is (use a *RunError to mimic a failed tool).
+	// Err is returned as is (use a *toolrun.Error to mimic a failed tool).
 	Err error
 }
 
@@ -34,7 +35,7 @@ func (r *Recorder) Run(_ context.Context, name string, args ...string) ([]byte, 
 	r.calls = append(r.calls, argv)
 	rep, ok := r.Replies[shell.Join(argv)]
 	if !ok {
-		return nil, &RunError{Argv: argv, ExitCode: 127, Err: fmt.Errorf("FAKE recorder: no reply for %q", shell.Join(argv))}
+		return nil, &toolrun.Error{Argv: argv, ExitCode: 127, Err: fmt.Errorf("FAKE recorder: no reply for %q", shell.Join(argv))}
 	}
 	return rep.Stdout, rep.Err
 }

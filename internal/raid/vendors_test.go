@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/raid/fake"
 )
@@ -46,7 +47,7 @@ func (c vendorCase) entry(vols ...plan.Volume) plan.RAID {
 }
 
 // TestVendorApply runs each driver against its FAKE through the real
-// ExecRunner: an apply from the empty controller creates the volume and
+// toolrun.Exec: an apply from the empty controller creates the volume and
 // reads it back; a second apply changes nothing; a volume that differs
 // from the plan is refused with the differences while recreate is not
 // set, and deleted and created again once it is.
@@ -220,7 +221,7 @@ func TestSsacliWithoutNames(t *testing.T) {
 // argv contains drop, which it answers with the tool's success output
 // without running them: a tool that says "done" and did nothing.
 type dropRunner struct {
-	Runner
+	toolrun.Runner
 	drop string
 	out  []byte
 }
@@ -249,7 +250,7 @@ func TestVendorVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := lies[c.tool]
-			r.Runner = ExecRunner{Timeout: 30 * time.Second, Env: append(os.Environ(), fake.ToolEnv+"="+c.tool, fake.StateEnv+"="+filepath.Join(t.TempDir(), "state.json"))}
+			r.Runner = toolrun.Exec{Timeout: 30 * time.Second, Env: append(os.Environ(), fake.ToolEnv+"="+c.tool, fake.StateEnv+"="+filepath.Join(t.TempDir(), "state.json"))}
 			d, err := NewDriver(c.tool, exe, r)
 			if err != nil {
 				t.Fatal(err)
@@ -269,7 +270,7 @@ func TestVendorToolErrors(t *testing.T) {
 			d, _ := fakeDriver(t, c.tool, 30*time.Second)
 			err := d.Delete(context.Background(), c.index, map[string]string{"arcconf": "7", "tw_cli": "u7", "ssacli": "7"}[c.tool])
 			var te *ToolError
-			var re *RunError
+			var re *toolrun.Error
 			if !errors.As(err, &te) || !errors.As(err, &re) || re.ExitCode != 1 {
 				t.Fatalf("deleting a volume that does not exist: %v, want the tool's error and its exit status", err)
 			}
@@ -328,7 +329,7 @@ func TestApplyPlan(t *testing.T) {
 type fakeByName struct{ dir, exe string }
 
 func (f fakeByName) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	r := ExecRunner{Timeout: 30 * time.Second, Env: append(os.Environ(), fake.ToolEnv+"="+name, fake.StateEnv+"="+filepath.Join(f.dir, name+".json"))}
+	r := toolrun.Exec{Timeout: 30 * time.Second, Env: append(os.Environ(), fake.ToolEnv+"="+name, fake.StateEnv+"="+filepath.Join(f.dir, name+".json"))}
 	return r.Run(ctx, f.exe, args...)
 }
 

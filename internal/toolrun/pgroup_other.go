@@ -1,6 +1,6 @@
 //go:build !linux
 
-package raid
+package toolrun
 
 import "os/exec"
 

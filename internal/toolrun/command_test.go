@@ -1,4 +1,4 @@
-package raid
+package toolrun
 
 import (
 	"context"
@@ -18,8 +18,8 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	if err != nil {
 		t.Skip("no sh to fork a grandchild with")
 	}
-	out, err := ExecRunner{Timeout: 300 * time.Millisecond}.Run(context.Background(), sh, "-c", "sleep 30 & echo $!; wait")
-	var re *RunError
+	out, err := Exec{Timeout: 300 * time.Millisecond}.Run(context.Background(), sh, "-c", "sleep 30 & echo $!; wait")
+	var re *Error
 	if !errors.As(err, &re) || !re.TimedOut {
 		t.Fatalf("Run = %v, want a timeout", err)
 	}
@@ -48,29 +48,9 @@ func TestRunCanceled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
-	_, err = ExecRunner{Timeout: time.Minute}.Run(ctx, sh, "-c", "sleep 30")
-	var re *RunError
+	_, err = Exec{Timeout: time.Minute}.Run(ctx, sh, "-c", "sleep 30")
+	var re *Error
 	if !errors.As(err, &re) || re.TimedOut || !errors.Is(err, context.Canceled) {
 		t.Errorf("Run after cancel = %v, want context.Canceled and not a timeout", err)
 	}
-}
-
-func FuzzProcDevices(f *testing.F) {
-	f.Add([]byte(procDevices))
-	f.Add([]byte("Character devices:\n243 megaraid_sas_ioctl\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		p := t.TempDir()
-		if err := os.WriteFile(p+"/devices", data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		nodes, err := NodesFor("/dev", p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range nodes {
-			if !strings.HasPrefix(n.Path, "/dev/") {
-				t.Errorf("node %q outside /dev", n.Path)
-			}
-		}
-	})
 }

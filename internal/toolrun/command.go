@@ -1,4 +1,6 @@
-package raid
+// Package toolrun runs external tools: the one Runner the raid and disk
+// stages share, and its Error, which says how a tool ended.
+package toolrun
 
 import (
 	"bytes"
@@ -17,14 +19,17 @@ import (
 
 // Runner runs one external tool and returns its standard output, also when
 // the tool failed (a crashed or timed-out tool's partial output is still
-// evidence). Every vendor tool call in this package goes through one.
+// evidence). Every external tool needle runs (vendor RAID tools, and what
+// the disks stage releases holders with) goes through one, in Ignition's
+// LogCmd manner: the quoted argv logged, exit status, signal and stderr in
+// the error.
 type Runner interface {
 	Run(ctx context.Context, name string, args ...string) ([]byte, error)
 }
 
-// RunError is a tool run that did not end with exit status 0: it exited
+// Error is a tool run that did not end with exit status 0: it exited
 // non-zero, died of a signal, ran out of time, or could not start.
-type RunError struct {
+type Error struct {
 	// Argv is the command line, name first.
 	Argv []string
 	// ExitCode is the exit status, -1 when the tool did not exit on its own.
@@ -47,7 +52,7 @@ type RunError struct {
 	Err error
 }
 
-func (e *RunError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(shell.Join(e.Argv))
 	switch {
@@ -67,18 +72,18 @@ func (e *RunError) Error() string {
 	return b.String()
 }
 
-func (e *RunError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // Crashed reports whether the tool died of a signal or ran out of time, the
 // failures that point at the driver or firmware rather than the request.
-func (e *RunError) Crashed() bool { return e.TimedOut || e.Signal != "" }
+func (e *Error) Crashed() bool { return e.TimedOut || e.Signal != "" }
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
 }
 
-// ExecRunner runs tools as child processes.
-type ExecRunner struct {
+// Exec runs tools as child processes.
+type Exec struct {
 	// Timeout bounds each call; 0 means DefaultTimeout. A vendor tool that
 	// hangs in an ioctl must not hang the install.
 	Timeout time.Duration
@@ -87,7 +92,7 @@ type ExecRunner struct {
 	// Log receives one line per call with the quoted argv, and one with
 	// the outcome and duration; nil discards.
 	Log *slog.Logger
-	// StderrTail is how many bytes of standard error a RunError keeps;
+	// StderrTail is how many bytes of standard error a Error keeps;
 	// 0 means 2048.
 	StderrTail int
 	// Hold, when set, is called before the child starts and its result
@@ -103,7 +108,7 @@ const DefaultTimeout = 2 * time.Minute
 // Run implements Runner. The tool runs in its own process group, and on
 // timeout (or when ctx ends) the whole group gets SIGKILL, so helper
 // processes a vendor tool forks die with it.
-func (r ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
+func (r Exec) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	log := r.Log
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -145,7 +150,7 @@ func (r ExecRunner) Run(ctx context.Context, name string, args ...string) ([]byt
 		log.Info("run done", "argv", shell.Join(argv), "duration", dur.Round(time.Millisecond), "bytes", stdout.Len())
 		return stdout.Bytes(), nil
 	}
-	re := &RunError{Argv: argv, ExitCode: -1, Timeout: timeout, Stderr: stderr.String(), Duration: dur, Err: err}
+	re := &Error{Argv: argv, ExitCode: -1, Timeout: timeout, Stderr: stderr.String(), Duration: dur, Err: err}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {

@@ -1,4 +1,4 @@
-package raid
+package toolrun
 
 import (
 	"os/exec"
