@@ -153,7 +153,7 @@ done <<<"$needed"
   --init "$OUT/bin/init" --needle "$OUT/bin/needle-ramdisk" --busybox "$CACHE/busybox/bin/busybox" \
   --tool "$OUT/bin/kexec:/bin/kexec" --tool "$OUT/bin/pci:/bin/pci" --tool "$OUT/bin/dmidecode:/bin/dmidecode" \
   --pci-ids "$CACHE/pci-ids/usr/share/misc/pci.ids" --system-ca "$ca_bundle" \
-  "${hwdb_args[@]}" "${overlay_args[@]}" \
+  --lock "$LOCK_FILE" "${hwdb_args[@]}" "${overlay_args[@]}" \
   --compress "$compress" --out "$OUT/needle.cpio.$ext" --kernel-out "$OUT/vmlinuz"
 echo "$kver" >"$OUT/kernel-release"
 echo "build.sh: kernel $kver ($(basename "$kernel_dir")), needle $version -> $OUT/vmlinuz $OUT/needle.cpio.$ext"

@@ -106,6 +106,10 @@ func same(a, b *Entry) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(ad, bd)
 }
 
+// Data returns a regular file's bytes (read from its source file when it
+// has one), for digests over the finished archive.
+func (e *Entry) Data() ([]byte, error) { return e.bytes() }
+
 func (e *Entry) bytes() ([]byte, error) {
 	if e.src != "" {
 		return os.ReadFile(e.src)

@@ -260,3 +260,21 @@ func decompress(r io.Reader, c Compression) ([]byte, error) {
 		return io.ReadAll(r)
 	}
 }
+
+// InfoOf returns the .modinfo of a module file's bytes (an uncompressed
+// ELF .ko), empty when it has none.
+func InfoOf(ko []byte) (Info, error) {
+	f, err := elf.NewFile(bytes.NewReader(ko))
+	if err != nil {
+		return Info{}, fmt.Errorf("elf: %w", err)
+	}
+	s := f.Section(".modinfo")
+	if s == nil {
+		return Info{}, nil
+	}
+	data, err := s.Data()
+	if err != nil {
+		return Info{}, fmt.Errorf("section .modinfo: %w", err)
+	}
+	return ParseModinfo(data), nil
+}

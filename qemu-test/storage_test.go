@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/needle-boot/needle/internal/manifest"
 )
 
 // rootImage makes a small ext4 root filesystem (mkfs.ext4 -d) compressed
@@ -246,6 +249,8 @@ func TestInstallStorage(t *testing.T) {
 	if got := oracle(t, "debugfs", "-R", "cat /var/log/needle/plan.yaml", root); !strings.Contains(got, "qemu-storage") {
 		t.Errorf("needle's record of the plan: %q", got)
 	}
+	checkReceipt(t, a, oracle(t, "debugfs", "-R", "cat /var/log/needle/receipt.json", root),
+		[]byte(storagePlan(srv.URL+"/root.img.zst", sum)), "needle-root", "sha256:"+sum)
 	if diskHash(t, other) != otherSum {
 		t.Errorf("the 1 GiB disk changed: only the plan's disk may be written")
 	}
@@ -546,5 +551,48 @@ disks:
 		if n := garbageLeft(data); n > 0 {
 			t.Errorf("%s: %d blocks of the pre-filled garbage survived in the array's data area", d, n)
 		}
+	}
+}
+
+// checkReceipt: the installed system's /var/log/needle/receipt.json binds
+// the image that installed it (the digest of out/needle.manifest.json),
+// the plan as served, the disk by its serial, the image by its digest, and
+// the modules coldplug loaded.
+func checkReceipt(t *testing.T, a Artifacts, receipt string, planBytes []byte, serial, imageDigest string) {
+	t.Helper()
+	var r struct {
+		Manifest string `json:"manifest"`
+		Plan     struct{ Digest, Signer string }
+		Modules  []struct{ Module, Outcome string }
+		Disks    []struct{ Serial string }
+		Images   []struct{ Digest string }
+	}
+	if err := json.Unmarshal([]byte(receipt), &r); err != nil {
+		t.Fatalf("receipt.json: %v\n%s", err, receipt)
+	}
+	mf, err := os.ReadFile(filepath.Join(filepath.Dir(a.Initrd), "needle.manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := manifest.Sum(mf); r.Manifest != want {
+		t.Errorf("receipt manifest = %q, want %q (out/needle.manifest.json)", r.Manifest, want)
+	}
+	if want := fmt.Sprintf("sha256:%x", sha256.Sum256(planBytes)); r.Plan.Digest != want || r.Plan.Signer != "unsigned" {
+		t.Errorf("receipt plan = %+v, want digest %s, unsigned", r.Plan, want)
+	}
+	if len(r.Disks) != 1 || r.Disks[0].Serial != serial {
+		t.Errorf("receipt disks = %+v, want the one with serial %s", r.Disks, serial)
+	}
+	if len(r.Images) != 1 || r.Images[0].Digest != imageDigest {
+		t.Errorf("receipt images = %+v, want %s", r.Images, imageDigest)
+	}
+	loaded := false
+	for _, m := range r.Modules {
+		if m.Module == "virtio_blk" && m.Outcome == "loaded" {
+			loaded = true
+		}
+	}
+	if !loaded {
+		t.Errorf("receipt modules lack virtio_blk, loaded: %+v", r.Modules)
 	}
 }

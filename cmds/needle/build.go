@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/needle-boot/needle/initramfs"
 	"github.com/needle-boot/needle/internal/fileutil"
+	"github.com/needle-boot/needle/internal/manifest"
 )
 
 // multiFlag collects a repeated flag.
@@ -38,7 +40,9 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		pciIDs    = fs.String("pci-ids", "", "pci.ids `FILE` so the inventory names PCI devices")
 		hwdbExtra = fs.String("hwdb-extra", "", "`DIR` of extra hwdb rule files (*.yaml) for /etc/needle/hwdb.d")
 		modSet    = fs.String("modules", "all", "module classes: all, none, or a list of storage,network,md,filesystem,usb-storage")
-		overlay   = fs.String("overlay-dir", "", "patched modules: `DIR` holding updates/*.ko built by modules/build.sh")
+		overlay   = fs.String("overlay-dir", "", "patched modules: `DIR` holding updates/*.ko (and provenance/*.json) built by modules/build.sh")
+		lockFile  = fs.String("lock", "", "build.lock `FILE`: the pinned inputs, recorded in the manifest")
+		manifestF = fs.String("manifest", "", "also write the manifest to `FILE` (default: needle.manifest.json beside --out)")
 		tools     multiFlag
 		files     multiFlag
 		mods      multiFlag
@@ -143,6 +147,10 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
+	mf, err := writeManifest(a, spec, *ver, *lockFile, *overlay, *manifestF, *out)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
 	st, err := writeAtomic(*out, func(w io.Writer) (initramfs.Stats, error) { return a.Write(w, *codec) })
 	if err != nil {
 		return fmt.Errorf("build: %s: %w", *out, err)
@@ -161,7 +169,62 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, ", kernel %s, %d modules", spec.KernelRelease, len(spec.Modules))
 	}
 	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "manifest: %d files, %s -> %s\n", len(mf.m.Files), mf.sum, mf.path)
 	return nil
+}
+
+// builtManifest is the manifest written into an image and beside it.
+type builtManifest struct {
+	m    manifest.Manifest
+	sum  string
+	path string
+}
+
+// writeManifest lists the archive's files (with the lock's pinned inputs
+// and each overlay's provenance), adds the list to the archive as
+// /etc/needle/manifest.json and writes it beside the output.
+func writeManifest(a *initramfs.Archive, spec initramfs.Spec, version, lockFile, overlayDir, dest, out string) (builtManifest, error) {
+	var lock []manifest.LockEntry
+	if lockFile != "" {
+		b, err := os.ReadFile(lockFile)
+		if err != nil {
+			return builtManifest{}, fmt.Errorf("--lock: %w", err)
+		}
+		if lock, err = manifest.ParseLock(lockFile, b); err != nil {
+			return builtManifest{}, err
+		}
+	}
+	var provs []manifest.Provenance
+	if overlayDir != "" {
+		updates := path.Join("/lib/modules", spec.KernelRelease, "updates") + "/"
+		for _, f := range spec.Files {
+			if strings.HasPrefix(f.Dest, updates) && f.Src != "" {
+				p, err := manifest.ReadProvenance(overlayDir, f.Src)
+				if err != nil {
+					return builtManifest{}, err
+				}
+				provs = append(provs, p)
+			}
+		}
+	}
+	m, err := manifest.FromArchive(a, version, spec.KernelRelease, lock, provs)
+	if err != nil {
+		return builtManifest{}, err
+	}
+	js, err := m.JSON()
+	if err != nil {
+		return builtManifest{}, err
+	}
+	if err := a.Bytes(manifest.ImagePath, 0o644, js); err != nil {
+		return builtManifest{}, err
+	}
+	if dest == "" {
+		dest = filepath.Join(filepath.Dir(out), "needle.manifest.json")
+	}
+	if err := os.WriteFile(dest, js, 0o644); err != nil {
+		return builtManifest{}, fmt.Errorf("manifest: %w", err)
+	}
+	return builtManifest{m: m, sum: manifest.Sum(js), path: dest}, nil
 }
 
 // kernelRelease picks the release under DIR/lib/modules.

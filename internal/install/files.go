@@ -182,6 +182,9 @@ func (m *Machine) writeFiles(ctx context.Context) error {
 			}
 		}
 		m.Report.Infof("files", "needle's log, inventory and plan kept in /var/log/needle on %s", ref)
+		if err := m.writeReceipt(logDir); err != nil {
+			return err
+		}
 	}
 	return m.unmountAll()
 }

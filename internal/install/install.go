@@ -17,6 +17,7 @@ import (
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/network"
 	"github.com/needle-boot/needle/internal/plan"
+	"github.com/needle-boot/needle/internal/raid"
 	"github.com/needle-boot/needle/internal/report"
 	"github.com/needle-boot/needle/internal/stage"
 	"github.com/needle-boot/needle/modules"
@@ -67,14 +68,20 @@ type Machine struct {
 	// Filled by the plan stage.
 	PlanURL   string
 	PlanBytes []byte
-	Plan      *plan.Plan
-	Validated *plan.Validated
+	// PlanSigner names the key that verified the plan's signature ("" for
+	// an unsigned plan), for the receipt.
+	PlanSigner string
+	Plan       *plan.Plan
+	Validated  *plan.Validated
 	// Filled by the disks stage: the disks being written, the partition
 	// devices by plan name, and the ${partuuid:NAME} / ${uuid:NAME} /
 	// ${label:NAME} values.
 	disks   []*target
 	PartDev map[string]string
 	Refs    map[string]string
+	// raidApplied is what the raid stage did per controller, for the
+	// receipt.
+	raidApplied []*raid.Applied
 	// MDConf are the mdadm.conf ARRAY lines of the arrays needle made;
 	// mdMembers the plan disks that became md members (the disks stage
 	// leaves them alone).

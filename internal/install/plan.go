@@ -61,6 +61,7 @@ func (m *Machine) fetchPlan(ctx context.Context) error {
 		return fmt.Errorf("plan %s: %w", m.PlanURL, err)
 	} else if i >= 0 {
 		m.Report.Infof("plan", "signature verified with key %d of %s", i+1, m.config(PlanKeys))
+		m.PlanSigner = fmt.Sprintf("ed25519 key %d of %s: %x", i+1, m.config(PlanKeys), keys[i])
 	}
 	p, err := plan.Parse(m.PlanURL, body)
 	if err != nil {

@@ -11,10 +11,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/raid"
+	"github.com/needle-boot/needle/internal/toolrun"
 )
 
 // toolsInImage lists the RAID vendor tools the image carries (on PATH).
@@ -78,6 +78,7 @@ func (m *Machine) applyRAID(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.raidApplied = applied
 	type want struct {
 		ctrl string
 		vol  raid.Volume

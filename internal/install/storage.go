@@ -16,13 +16,13 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sys/unix"
 
-	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/disk"
 	"github.com/needle-boot/needle/internal/image"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/md"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/report"
+	"github.com/needle-boot/needle/internal/toolrun"
 )
 
 // target is one disk the plan erases, from release to the written table.

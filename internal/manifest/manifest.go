@@ -1,0 +1,215 @@
+// Package manifest is an image's provenance: the pinned inputs it was built
+// from (build.lock), every file in it with its digest, each kernel
+// module's version and srcversion, stock or overlay, and each overlay's
+// recipe, patches and source packages. `needle build` writes it into the
+// image (ImagePath) and beside the output; the install's receipt
+// (internal/install) cites its digest, which binds an installed system to
+// the exact image that wrote it.
+package manifest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/needle-boot/needle/initramfs"
+	"github.com/needle-boot/needle/modules"
+)
+
+// ImagePath is where the manifest sits in the image.
+const ImagePath = "etc/needle/manifest.json"
+
+// LockEntry is one line of build.lock: ROLE PACKAGE VERSION SHA256.
+type LockEntry struct {
+	Role    string `json:"role"`
+	Package string `json:"package"`
+	Version string `json:"version"`
+	SHA256  string `json:"sha256"`
+}
+
+var sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// ParseLock reads build.lock (lock.sh writes it): '#' comments, blank
+// lines, and one input per line. Errors name the file and line.
+func ParseLock(file string, data []byte) ([]LockEntry, error) {
+	var out []LockEntry
+	seen := map[string]int{}
+	var errs []error
+	for i, line := range strings.Split(string(data), "\n") {
+		n := i + 1
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if len(f) != 4 {
+			errs = append(errs, fmt.Errorf("%s:%d: %d fields, want ROLE PACKAGE VERSION SHA256", file, n, len(f)))
+			continue
+		}
+		if !sha256Re.MatchString(f[3]) {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: sha256 %q is not 64 lower-case hex digits", file, n, f[0], trunc(f[3])))
+			continue
+		}
+		if prev, ok := seen[f[0]]; ok {
+			errs = append(errs, fmt.Errorf("%s:%d: role %s already pinned on line %d", file, n, f[0], prev))
+			continue
+		}
+		seen[f[0]] = n
+		out = append(out, LockEntry{Role: f[0], Package: f[1], Version: f[2], SHA256: f[3]})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no entries", file)
+	}
+	return out, nil
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// Manifest is the provenance of one image. Its JSON is deterministic: the
+// same inputs give the same bytes.
+type Manifest struct {
+	Needle   string       `json:"needle"` // needle's version
+	Kernel   string       `json:"kernel"` // the kernel release the image is for
+	Lock     []LockEntry  `json:"lock"`   // empty when built without --lock
+	Overlays []Provenance `json:"overlays"`
+	Files    []File       `json:"files"`
+}
+
+// File is one entry of the image.
+type File struct {
+	Path   string  `json:"path"`
+	Mode   string  `json:"mode"` // st_mode, octal
+	Size   int64   `json:"size,omitempty"`
+	SHA256 string  `json:"sha256,omitempty"` // regular files
+	Link   string  `json:"link,omitempty"`   // symlinks
+	Module *Module `json:"module,omitempty"` // kernel modules (*.ko)
+}
+
+// Module is what a kernel module file says about itself.
+type Module struct {
+	Name       string `json:"name"`
+	Version    string `json:"version,omitempty"`
+	Srcversion string `json:"srcversion,omitempty"`
+	Overlay    bool   `json:"overlay"` // under lib/modules/KVER/updates/
+}
+
+// Provenance is what modules/build.sh records for an overlay
+// (OUT/KVER/provenance/MODULE.json).
+type Provenance struct {
+	Module   string   `json:"module"`
+	Recipe   string   `json:"recipe"`
+	Series   string   `json:"series"`
+	Kernel   string   `json:"kernel"`
+	Source   Package  `json:"source"`
+	Headers  Package  `json:"headers"`
+	Files    []Digest `json:"files"` // recipe, then patches in the order applied
+	KoSHA256 string   `json:"ko_sha256"`
+}
+
+// Package is a Debian package an overlay was built from.
+type Package struct {
+	Package string `json:"package"`
+	Version string `json:"version"`
+	SHA256  string `json:"sha256"`
+}
+
+// Digest is a named file's sha256.
+type Digest struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+}
+
+// ReadProvenance reads overlayDir/provenance/MODULE.json for the overlay
+// ko (overlayDir/updates/MODULE.ko) and checks that it describes exactly
+// that file: every overlay must say where it came from.
+func ReadProvenance(overlayDir, ko string) (Provenance, error) {
+	mod := strings.TrimSuffix(filepath.Base(ko), ".ko")
+	file := filepath.Join(overlayDir, "provenance", mod+".json")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return Provenance{}, fmt.Errorf("overlay %s has no provenance (modules/build.sh writes it): %w", ko, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var p Provenance
+	if err := dec.Decode(&p); err != nil {
+		return Provenance{}, fmt.Errorf("%s: %w", file, err)
+	}
+	data, err := os.ReadFile(ko)
+	if err != nil {
+		return Provenance{}, err
+	}
+	if sum := hexSum(data); p.KoSHA256 != sum {
+		return Provenance{}, fmt.Errorf("%s describes a module with sha256 %s, but %s has %s: rebuild the overlay", file, p.KoSHA256, ko, sum)
+	}
+	return p, nil
+}
+
+// FromArchive lists every entry of the finished archive (before the
+// manifest itself is added) with its digest and, for kernel modules, their
+// .modinfo.
+func FromArchive(a *initramfs.Archive, needle, kernel string, lock []LockEntry, overlays []Provenance) (Manifest, error) {
+	m := Manifest{Needle: needle, Kernel: kernel, Lock: lock, Overlays: overlays, Files: []File{}}
+	if m.Lock == nil {
+		m.Lock = []LockEntry{}
+	}
+	if m.Overlays == nil {
+		m.Overlays = []Provenance{}
+	}
+	updates := path.Join("lib/modules", kernel, "updates") + "/"
+	for _, e := range a.Entries() {
+		f := File{Path: e.Path, Mode: fmt.Sprintf("%06o", e.Mode), Size: e.Size()}
+		switch e.Mode & 0o170000 {
+		case 0o100000:
+			data, err := e.Data()
+			if err != nil {
+				return Manifest{}, fmt.Errorf("manifest: %s: %w", e.Path, err)
+			}
+			f.SHA256 = hexSum(data)
+			if strings.HasSuffix(e.Path, ".ko") {
+				info, err := modules.InfoOf(data)
+				if err != nil {
+					return Manifest{}, fmt.Errorf("manifest: module %s: %w", e.Path, err)
+				}
+				f.Module = &Module{Name: modules.Normalize(strings.TrimSuffix(path.Base(e.Path), ".ko")),
+					Version: info.Version, Srcversion: info.Srcversion, Overlay: strings.HasPrefix(e.Path, updates)}
+			}
+		case 0o120000:
+			f.Link = e.Link
+		}
+		m.Files = append(m.Files, f)
+	}
+	return m, nil
+}
+
+// JSON is the manifest's canonical encoding.
+func (m Manifest) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Sum is the digest the receipt cites: of the manifest file's bytes.
+func Sum(data []byte) string { return "sha256:" + hexSum(data) }
+
+func hexSum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
