@@ -2,6 +2,7 @@ package qemutest
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/needle-boot/needle/internal/manifest"
 	"github.com/needle-boot/needle/internal/testenv"
 )
 
@@ -94,6 +96,19 @@ func TestColdplugStock(t *testing.T) {
 func TestColdplugSeed(t *testing.T) {
 	a := Require(t)
 	seed := RequireSeed(t)
+	// The seed image's manifest says where its overlay came from.
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(seed.Initrd), "needle.manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mf manifest.Manifest
+	if err := json.Unmarshal(b, &mf); err != nil {
+		t.Fatal(err)
+	}
+	if len(mf.Overlays) != 1 || mf.Overlays[0].Module != "megaraid_sas" || mf.Overlays[0].Series != "6.1" ||
+		len(mf.Overlays[0].Files) != 2 || !strings.HasSuffix(mf.Overlays[0].Files[1].Name, ".patch") || len(mf.Lock) == 0 {
+		t.Errorf("seed manifest: overlays %+v, %d lock entries; want megaraid_sas with its recipe and patch, and the lock", mf.Overlays, len(mf.Lock))
+	}
 	for _, tc := range []struct {
 		name, smbios, version string
 		image                 Artifacts
