@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/needle-boot/needle/hwdb"
+	"github.com/needle-boot/needle/internal/install"
+	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/modules"
 	"golang.org/x/sys/unix"
 )
@@ -50,6 +54,9 @@ func runModules(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	kver := fs.String("kver", "", "kernel release (default: uname -r)")
 	scan := fs.Bool("scan", false, "parse the .ko files even if modules.dep exists")
 	sysfs := fs.String("sysfs", "/sys", "sysfs root (coldplug)")
+	configDir := fs.String("config-dir", "/etc/needle", "coldplug: the image's config directory, whose hwdb.d/ rules are loaded with the built-in ones, as at boot")
+	var hwdbExtra []string
+	fs.Func("hwdb-extra", "coldplug: more rule `DIR`s (repeatable), as needle.hwdb= adds them", func(v string) error { hwdbExtra = append(hwdbExtra, v); return nil })
 	dryRun := fs.Bool("dry-run", false, "coldplug: decide and print, load nothing")
 	blacklist := fs.String("blacklist", "", "comma separated modules not to load by alias")
 	if err := fs.Parse(args); err != nil {
@@ -151,7 +158,18 @@ func runModules(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			defer l.Close()
 			loader = l
 		}
-		cp := &modules.Coldplug{Index: ix, SysfsRoot: *sysfs, Loader: loader, Policy: pol, Log: log}
+		// The boot's decision: the same rules, the same decider.
+		var more []iofs.FS
+		for _, d := range hwdbExtra {
+			more = append(more, hwdb.Dir(d))
+		}
+		db, err := install.LoadHWDB(*configDir, more...)
+		if err != nil {
+			return fmt.Errorf("coldplug: %w", err)
+		}
+		rt := resolveRoot(*sysfs, "")
+		dec := install.NewDecider(db, inventory.ReadDMI(rt), *kver, install.OverlayFiles(root))
+		cp := &modules.Coldplug{Index: ix, SysfsRoot: rt.Sys, Loader: dec.Loader(loader), Decider: dec, Policy: pol, Log: log}
 		rep, err := cp.Run(ctx)
 		if err != nil {
 			return err

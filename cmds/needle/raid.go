@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/needle-boot/needle/hwdb"
+	"github.com/needle-boot/needle/internal/install"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/raid"
@@ -88,6 +89,7 @@ func runRaidParse(args []string, stdout, stderr io.Writer) error {
 // the runner, and the device nodes the tools need.
 type raidEnv struct {
 	sysfs, proc, dev string
+	configDir        string
 	timeout          time.Duration
 	mknod            bool
 	binary           string
@@ -104,6 +106,7 @@ func (e *raidEnv) flags(fs interface {
 	fs.StringVar(&e.sysfs, "sysfs", "/sys", "sysfs root (inventory, driver modules)")
 	fs.StringVar(&e.proc, "proc", "/proc", "procfs root")
 	fs.StringVar(&e.dev, "dev", "/dev", "device root for --mknod")
+	fs.StringVar(&e.configDir, "config-dir", "/etc/needle", "the image's config directory: its hwdb.d/ rules are loaded with the built-in ones, as at boot")
 	fs.DurationVar(&e.timeout, "timeout", toolrun.DefaultTimeout, "limit for each tool call")
 	fs.BoolVar(&e.mknod, "mknod", false, "create the device nodes the tools open (/dev/mpt2ctl, /dev/megaraid_sas_ioctl_node, …) whose driver is loaded")
 	fs.StringVar(&e.binary, "binary", "", "program to run for the tool (default: the tool's name in PATH); with it, apply counts the plan's tools as present")
@@ -116,7 +119,7 @@ func (e *raidEnv) load(stderr io.Writer) error {
 		return fmt.Errorf("inventory: %w", err)
 	}
 	e.inv = inv
-	if e.db, err = hwdb.Load(hwdb.Builtin()); err != nil {
+	if e.db, err = install.LoadHWDB(e.configDir); err != nil {
 		return fmt.Errorf("hwdb: %w", err)
 	}
 	if e.mknod {

@@ -15,11 +15,19 @@ import (
 	"github.com/needle-boot/needle/modules"
 )
 
-// hwdbDB loads the built-in rules plus the image's extra rules
-// (ConfigDir/hwdb.d, from needle build --hwdb-extra or the USB stick).
+// hwdbDB loads the rule set the boot decides with (LoadHWDB).
 func (m *Machine) hwdbDB(more ...fs.FS) (*hwdb.DB, error) {
+	return LoadHWDB(m.ConfigDir, more...)
+}
+
+// LoadHWDB loads the built-in rules plus the image's extra rules
+// (configDir/hwdb.d, from needle build --hwdb-extra or the USB stick) and
+// any more (needle.hwdb=). The boot and the shell's commands (`needle
+// modules coldplug`, `needle raid show`) load the rules through it, so
+// both decide alike.
+func LoadHWDB(configDir string, more ...fs.FS) (*hwdb.DB, error) {
 	var extra []fs.FS
-	if dir := m.config("hwdb.d"); isDir(dir) {
+	if dir := filepath.Join(configDir, "hwdb.d"); isDir(dir) {
 		extra = append(extra, hwdb.Dir(dir))
 	}
 	return hwdb.Load(hwdb.Builtin(), append(extra, more...)...)
@@ -64,28 +72,8 @@ func (m *Machine) coldplug(ctx context.Context) error {
 	log := m.Report.Slog("modules", m.Config.Debug)
 	loader := modules.NewLoader(ix, m.Root.Proc, "/lib/firmware", log)
 	m.closeLoader = loader.Close
-	ov := &overlayLoader{ModuleLoader: loader, files: overlayFiles(dir), chosen: map[string]bool{}}
-	dmi := m.Inventory.DMI
-	decide := modules.DeciderFunc(func(d modules.Device) (modules.Decision, bool, error) {
-		id, ok := d.PCI()
-		if !ok {
-			return modules.Decision{}, false, nil
-		}
-		dev := inventory.PCIDevice{Addr: path.Base(d.Path), Vendor: id.Vendor, Device: id.Device,
-			SubVendor: id.SubVendor, SubDevice: id.SubDevice, Class: id.Class, Modalias: d.Modalias}
-		dec, ok := db.Decide(dev, dmi, m.KernelRelease)
-		if !ok || (dec.Module == "" && len(dec.Blacklist) == 0) {
-			return modules.Decision{}, false, nil // a rule that only names a RAID tool
-		}
-		if dec.Overlay {
-			if _, have := ov.files[modules.Normalize(dec.Module)]; !have {
-				return modules.Decision{}, false, fmt.Errorf("rule %s wants overlay %s, which this image does not carry (build it with modules/build.sh)", dec.Rule, dec.Module)
-			}
-			ov.chosen[modules.Normalize(dec.Module)] = true
-		}
-		return modules.Decision{Module: dec.Module, Params: dec.Params, Blacklist: dec.Blacklist, Rule: dec.Rule, Overlay: dec.Overlay}, true, nil
-	})
-	cp := &modules.Coldplug{Index: ix, SysfsRoot: m.Root.Sys, Loader: ov, Decider: decide, Log: log}
+	decide := NewDecider(db, m.Inventory.DMI, m.KernelRelease, OverlayFiles(dir))
+	cp := &modules.Coldplug{Index: ix, SysfsRoot: m.Root.Sys, Loader: decide.Loader(loader), Decider: decide, Log: log}
 	m.coldplugger = cp
 	rep, err := cp.Run(ctx)
 	m.Coldplug = rep
@@ -120,9 +108,48 @@ func (m *Machine) rescan(ctx context.Context) error {
 	return err
 }
 
-// overlayFiles maps module names to the overlay files the image carries in
-// lib/modules/KVER/updates/.
-func overlayFiles(dir string) map[string]string {
+// Decider is the modules stage's decision for a device: the hwdb rule that
+// decides it, else nothing (the kernel's aliases then pick the module). An
+// overlay is chosen only where the image carries it. The boot and `needle
+// modules coldplug` both use it.
+type Decider struct {
+	db       *hwdb.DB
+	dmi      inventory.DMI
+	kernel   string
+	overlays map[string]string // module → updates/FILE the image carries
+	chosen   map[string]bool   // overlays a rule chose, for the loader
+}
+
+// NewDecider decides with db for a machine with dmi running kernel;
+// overlays are the files under lib/modules/KVER/updates/ (OverlayFiles).
+func NewDecider(db *hwdb.DB, dmi inventory.DMI, kernel string, overlays map[string]string) *Decider {
+	return &Decider{db: db, dmi: dmi, kernel: kernel, overlays: overlays, chosen: map[string]bool{}}
+}
+
+// Decide implements modules.Decider.
+func (d *Decider) Decide(dv modules.Device) (modules.Decision, bool, error) {
+	id, ok := dv.PCI()
+	if !ok {
+		return modules.Decision{}, false, nil
+	}
+	dev := inventory.PCIDevice{Addr: path.Base(dv.Path), Vendor: id.Vendor, Device: id.Device,
+		SubVendor: id.SubVendor, SubDevice: id.SubDevice, Class: id.Class, Modalias: dv.Modalias}
+	dec, ok := d.db.Decide(dev, d.dmi, d.kernel)
+	if !ok || (dec.Module == "" && len(dec.Blacklist) == 0) {
+		return modules.Decision{}, false, nil // a rule that only names a RAID tool
+	}
+	if dec.Overlay {
+		if _, have := d.overlays[modules.Normalize(dec.Module)]; !have {
+			return modules.Decision{}, false, fmt.Errorf("rule %s wants overlay %s, which this image does not carry (build it with modules/build.sh)", dec.Rule, dec.Module)
+		}
+		d.chosen[modules.Normalize(dec.Module)] = true
+	}
+	return modules.Decision{Module: dec.Module, Params: dec.Params, Blacklist: dec.Blacklist, Rule: dec.Rule, Overlay: dec.Overlay}, true, nil
+}
+
+// OverlayFiles maps module names to the overlay files the image carries in
+// dir/updates/ (dir is lib/modules/KVER).
+func OverlayFiles(dir string) map[string]string {
 	out := map[string]string{}
 	kos, _ := filepath.Glob(filepath.Join(dir, "updates", "*.ko"))
 	for _, ko := range kos {
@@ -134,6 +161,12 @@ func overlayFiles(dir string) map[string]string {
 // overlayLoader loads the overlay build of a module instead of the stock
 // one when the hwdb chose the overlay for a device of this box; every other
 // load goes to the stock module that modules.dep names.
+// Loader wraps l so that a module a rule chose as an overlay is loaded
+// from its file under updates/, every other from the stock tree.
+func (d *Decider) Loader(l modules.ModuleLoader) modules.ModuleLoader {
+	return &overlayLoader{ModuleLoader: l, files: d.overlays, chosen: d.chosen}
+}
+
 type overlayLoader struct {
 	modules.ModuleLoader
 	files  map[string]string

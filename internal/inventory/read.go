@@ -204,6 +204,10 @@ func (r *reader) hex(rel string, bits int) uint64 {
 	return v
 }
 
+// ReadDMI reads only the DMI identity of root (what the hwdb matches on),
+// for callers that need no full inventory.
+func ReadDMI(root Root) DMI { return newReader(root, nil).dmi() }
+
 // dmi reads /sys/class/dmi/id (drivers/firmware/dmi-id.c). Some attributes
 // (product_serial, product_uuid) are root-only; they stay empty otherwise.
 func (r *reader) dmi() DMI {
