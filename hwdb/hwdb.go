@@ -20,6 +20,11 @@
 //	    reference: upstream commit or bug
 //
 // Precedence is by Specificity (DMI, then PCI, then kernel); see there.
+//
+// It is public on purpose: the rule format and its matcher are what
+// operators and provisioning systems outside needle read and test rules
+// with (`needle hwdb check|match` wraps it); its API follows the rule
+// format's version.
 package hwdb
 
 import (

@@ -5,6 +5,9 @@
 //
 // Same inputs give byte-identical output: nothing from the build host (time,
 // owner, inode, directory order) reaches the archive.
+//
+// It is public on purpose: a reproducible initramfs builder other
+// projects can use (`needle build` is its command line).
 package initramfs
 
 import (

@@ -10,6 +10,9 @@
 // References: kmod's tools/depmod.c and libkmod (the formats and the ordering
 // reproduced here), the kernel's include/linux/module.h (MODULE_INFO, the
 // .modinfo section) and kernel/module/main.c (load errors).
+//
+// It is public on purpose: a depmod-compatible index, resolver and
+// loader in Go, with no cgo, is useful to other ramdisks and tools.
 package modules
 
 import (
