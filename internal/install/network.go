@@ -46,9 +46,10 @@ func wantsV6(urls ...string) bool {
 }
 
 // bringUpNetwork configures the network (DHCP first on the BOOTIF NIC, or
-// ip=), starts the report stream to needle.report, and keeps the lease
-// renewed for the rest of the install. Without a URL to reach (a plan on
-// the stick, no report server) a failure is only a warning.
+// ip=) and keeps the lease renewed for the rest of the install. Whether
+// its failure stops the install is the sequence's decision
+// (networkNeeded): without a URL to reach (a plan on the stick, no report
+// server) it is best-effort.
 func (m *Machine) bringUpNetwork(ctx context.Context) error {
 	st, err := network.Up(ctx, network.Config{
 		IP: m.Config.IP, BootIF: m.Config.BootIF, VLAN: m.Config.VLAN, Bond: m.Config.Bond,
@@ -56,10 +57,6 @@ func (m *Machine) bringUpNetwork(ctx context.Context) error {
 		V6NoWait: !wantsV6(m.Config.Plan, m.Config.Report, m.Config.HWDB),
 	})
 	if err != nil {
-		if !m.networkNeeded() {
-			m.Report.Warnf("network", "%v; going on: nothing in this install needs the network", err)
-			return nil
-		}
 		return err
 	}
 	m.Network = st
@@ -68,21 +65,22 @@ func (m *Machine) bringUpNetwork(ctx context.Context) error {
 	for _, l := range strings.Split(strings.TrimRight(info.Summary(), "\n"), "\n") {
 		m.Report.Infof("network", "%s", l)
 	}
-	if m.Config.HWDB != "" {
-		if err := m.fetchHWDB(ctx); err != nil {
-			return err
-		}
+	return nil
+}
+
+// startReport starts the event stream to needle.report=URL, when given.
+func (m *Machine) startReport(context.Context) error {
+	if m.Config.Report == "" {
+		return nil
 	}
-	if m.Config.Report != "" {
-		url, err := m.expand(m.Config.Report)
-		if err != nil {
-			return fmt.Errorf("needle.report: %w", err)
-		}
-		h := report.NewHTTP(url, m.HTTP, 1024)
-		m.Report.Add(h)
-		m.ReportHTTP = h
-		m.Report.Infof("network", "reporting to %s", url)
+	url, err := m.expand(m.Config.Report)
+	if err != nil {
+		return fmt.Errorf("needle.report: %w", err)
 	}
+	h := report.NewHTTP(url, m.HTTP, 1024)
+	m.Report.Add(h)
+	m.ReportHTTP = h
+	m.Report.Infof("network", "reporting to %s", url)
 	return nil
 }
 
@@ -98,10 +96,13 @@ func (m *Machine) Finish() {
 	}
 }
 
-// fetchHWDB adds the rules of needle.hwdb=URL to the hwdb. They come after
-// coldplug (the network needs its drivers first), so they choose RAID tools
-// and diagnoses; drivers already loaded stay.
+// fetchHWDB adds the rules of needle.hwdb=URL, when given, to the hwdb.
+// They come after coldplug (the network needs its drivers first), so they
+// choose RAID tools and diagnoses; drivers already loaded stay.
 func (m *Machine) fetchHWDB(ctx context.Context) error {
+	if m.Config.HWDB == "" {
+		return nil
+	}
 	url, err := m.expand(m.Config.HWDB)
 	if err != nil {
 		return fmt.Errorf("needle.hwdb: %w", err)

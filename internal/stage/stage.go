@@ -22,16 +22,28 @@ type Step struct {
 	// Fatal steps stop the install when they fail; best-effort steps are
 	// reported and the sequence goes on.
 	Fatal bool
-	Run   func(ctx context.Context) error
+	// Needed, when set, decides at run time whether a Fatal step's failure
+	// stops the install (a network that nothing in this install needs is
+	// best-effort); NeededWhen says when, for the printed sequence. The
+	// decision is data the sequence shows, not a downgrade inside the step.
+	Needed     func() bool
+	NeededWhen string
+	Run        func(ctx context.Context) error
 }
 
 func (s Step) String() string {
 	mode := "best-effort"
-	if s.Fatal {
+	switch {
+	case s.Fatal && s.Needed != nil:
+		mode = "fatal when " + s.NeededWhen + ", else best-effort"
+	case s.Fatal:
 		mode = "fatal"
 	}
 	return fmt.Sprintf("%s/%s (%s)", s.Stage, s.Name, mode)
 }
+
+// fatal says whether a failure of s stops the sequence now.
+func (s Step) fatal() bool { return s.Fatal && (s.Needed == nil || s.Needed()) }
 
 // Sequence is the ordered list of steps.
 type Sequence []Step
@@ -66,6 +78,9 @@ func (q Sequence) Check() error {
 		seen[key] = true
 		if s.Run == nil {
 			return fmt.Errorf("step %s has nothing to run", key)
+		}
+		if s.Needed != nil && (!s.Fatal || s.NeededWhen == "") {
+			return fmt.Errorf("step %s: Needed wants Fatal and a NeededWhen to print", key)
 		}
 	}
 	return nil
@@ -146,7 +161,7 @@ func (q Sequence) Run(ctx context.Context, o Options) error {
 		start := now()
 		rep.Emit(report.Event{Stage: s.Stage, Step: s.Name, Kind: report.Start})
 		var err error
-		fatal := s.Fatal
+		fatal := s.fatal()
 		if o.Fail == s.Stage && !injected {
 			injected, fatal = true, true
 			err = fmt.Errorf("%w=%s", ErrInjected, s.Stage)

@@ -59,6 +59,10 @@ func TestRun(t *testing.T) {
 			want: []string{"inventory/scan", "modules/coldplug"}, wantErr: "stage modules, step coldplug: boom"},
 		{name: "best-effort goes on", steps: []Step{steps[0], {Stage: "modules", Name: "coldplug", Run: fail}, steps[2]},
 			want: []string{"inventory/scan", "modules/coldplug", "network/dhcp"}},
+		{name: "not needed goes on", steps: []Step{steps[0], {Stage: "network", Name: "up", Fatal: true, Needed: func() bool { return false }, NeededWhen: "a URL", Run: fail}, steps[3]},
+			want: []string{"inventory/scan", "network/up", "plan/fetch"}},
+		{name: "needed stops", steps: []Step{steps[0], {Stage: "network", Name: "up", Fatal: true, Needed: func() bool { return true }, NeededWhen: "a URL", Run: fail}, steps[3]},
+			want: []string{"inventory/scan", "network/up"}, wantErr: "stage network, step up: boom"},
 		{name: "injected", steps: steps, opt: Options{Fail: "modules"},
 			want: []string{"inventory/scan"}, wantErr: "stage modules, step coldplug: failure injected by needle.fail=modules"},
 	} {
@@ -122,8 +126,9 @@ func TestCheck(t *testing.T) {
 }
 
 func TestString(t *testing.T) {
-	q := Sequence{{Stage: "inventory", Name: "scan", Fatal: true}, {Stage: "modules", Name: "coldplug"}}
-	want := "  1. inventory/scan (fatal)\n  2. modules/coldplug (best-effort)\n"
+	q := Sequence{{Stage: "inventory", Name: "scan", Fatal: true}, {Stage: "modules", Name: "coldplug"},
+		{Stage: "network", Name: "up", Fatal: true, Needed: func() bool { return true }, NeededWhen: "a URL must be reached"}}
+	want := "  1. inventory/scan (fatal)\n  2. modules/coldplug (best-effort)\n  3. network/up (fatal when a URL must be reached, else best-effort)\n"
 	if got := q.String(); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
