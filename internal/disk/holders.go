@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/procfs"
+	"github.com/needle-boot/needle/internal/toolrun"
 )
 
 // Holder is something keeping a disk busy.

@@ -9,9 +9,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/shell"
+	"github.com/needle-boot/needle/internal/toolrun"
 )
 
 // FindController picks the controller a plan's raid entry names: by PCI

@@ -15,10 +15,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/needle-boot/needle/hwdb"
-	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/raid/fake"
+	"github.com/needle-boot/needle/internal/toolrun"
 )
 
 // TestMain turns the test binary into a FAKE vendor tool when

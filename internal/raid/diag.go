@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/needle-boot/needle/hwdb"
-	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/inventory"
+	"github.com/needle-boot/needle/internal/toolrun"
 )
 
 // OverlayHint is what the diagnosis of a crashed tool suggests.

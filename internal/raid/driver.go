@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/shell"
+	"github.com/needle-boot/needle/internal/toolrun"
 )
 
 // Driver drives one vendor tool through a Runner: it reads the state of

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/shell"
+	"github.com/needle-boot/needle/internal/toolrun"
 )
 
 // Recorder is a FAKE Runner for unit tests and dry runs: it runs nothing,

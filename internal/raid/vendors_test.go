@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/needle-boot/needle/internal/toolrun"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/raid/fake"
+	"github.com/needle-boot/needle/internal/toolrun"
 )
 
 // vendorCase is one of the tools whose drivers came after the LSI ones,
