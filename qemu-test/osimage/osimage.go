@@ -36,6 +36,7 @@ import (
 
 	"github.com/needle-boot/needle/internal/fileutil"
 	"github.com/needle-boot/needle/internal/procfs"
+	"github.com/needle-boot/needle/internal/toolrun"
 )
 
 // ErrUnavailable: this machine cannot build the image (not root, or a
@@ -57,7 +58,7 @@ type Options struct {
 	// empty means <repo>/build.lock.
 	LockFile string
 	Log      *slog.Logger
-	Runner   Runner // ExecRunner{Log} when nil
+	Runner   toolrun.Runner // ExecRunner{Log} when nil
 	// Geteuid is os.Geteuid when nil (a seam for the "not root" path).
 	Geteuid func() int
 	// LookPath is exec.LookPath when nil.

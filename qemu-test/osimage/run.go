@@ -13,17 +13,14 @@ import (
 	"github.com/needle-boot/needle/internal/shell"
 )
 
-// Runner runs one external tool and returns its standard output. Every
-// tool the build uses (debootstrap, chroot, mount, mkfs.ext4, zstd) goes
-// through one, so the argv is logged and a failure names the command, its
-// exit status and the tail of its standard error.
-type Runner interface {
-	Run(ctx context.Context, name string, args ...string) ([]byte, error)
-}
-
-// ExecRunner runs tools as child processes in their own process group;
-// when ctx ends the group gets SIGTERM (debootstrap's trap then unmounts
-// what it mounted in the target) and SIGKILL 10 s later.
+// ExecRunner is the OS-image build's toolrun.Runner: every tool the build
+// uses (debootstrap, chroot, mount, mkfs.ext4, zstd) goes through it, so
+// the argv is logged and a failure names the command, its exit status and
+// the tail of its output. Unlike toolrun.Exec, which kills a vendor tool's
+// group at once, it ends a canceled child with SIGTERM first
+// (debootstrap's trap then unmounts what it mounted in the target) and
+// SIGKILL 10 s later, and it keeps stdout in the error (debootstrap
+// reports there).
 type ExecRunner struct {
 	Log *slog.Logger // nil discards
 }
