@@ -189,7 +189,7 @@ func dedup(mods []*modules.Module) []*modules.Module {
 // an overlay the image does not carry: at boot that box would silently get
 // the stock driver the rule exists to avoid.
 func checkOverlays(spec initramfs.Spec, hwdbExtra []string) error {
-	needs, err := overlayNeeds(spec.KernelRelease, hwdbExtra)
+	needs, err := overlayNeeds(spec.KernelRelease, true, hwdbExtra)
 	if err != nil {
 		return fmt.Errorf("overlays: %w", err)
 	}

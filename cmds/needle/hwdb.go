@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/needle-boot/needle/hwdb"
@@ -15,7 +17,7 @@ import (
 // runHwdb is `needle hwdb check [DIR…]` and `needle hwdb match --sysfs DIR`.
 func runHwdb(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: needle hwdb check [--no-builtin] [DIR…] | needle hwdb match [--sysfs DIR] [--kernel KVER] [--hwdb-extra DIR]… | needle hwdb overlays --kernel KVER [--hwdb-extra DIR]…")
+		fmt.Fprintln(stderr, "usage: needle hwdb check [--no-builtin] [DIR…] | needle hwdb match [--sysfs DIR] [--kernel KVER] [--hwdb-extra DIR]… | needle hwdb overlays --kernel KVER [--hwdb-extra DIR]… [--no-builtin]")
 		return fmt.Errorf("hwdb: missing subcommand (check, match or overlays)")
 	}
 	switch args[0] {
@@ -36,6 +38,7 @@ func runHwdb(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func runHwdbOverlays(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := newFlags("hwdb overlays", stderr)
 	kernel := fl.String("kernel", "", "kernel release the image carries (required)")
+	noBuiltin := fl.Bool("no-builtin", false, "only the --hwdb-extra rules, without the built-in ones")
 	var extra []string
 	fl.Func("hwdb-extra", "extra rule `DIR` (repeatable)", func(s string) error { extra = append(extra, s); return nil })
 	if err := fl.Parse(args); err != nil {
@@ -44,7 +47,7 @@ func runHwdbOverlays(_ context.Context, args []string, stdout, stderr io.Writer)
 	if *kernel == "" || fl.NArg() != 0 {
 		return fmt.Errorf("hwdb overlays: want --kernel KVER and no arguments")
 	}
-	needs, err := overlayNeeds(*kernel, extra)
+	needs, err := overlayNeeds(*kernel, !*noBuiltin, extra)
 	if err != nil {
 		return fmt.Errorf("hwdb overlays: %w", err)
 	}
@@ -54,22 +57,38 @@ func runHwdbOverlays(_ context.Context, args []string, stdout, stderr io.Writer)
 	return nil
 }
 
-// overlayNeeds loads the built-in rules and the extra directories as the
-// image will at boot, and lists the overlays they name for kernel. A
-// missing extra directory is an error, not an empty rule set.
-func overlayNeeds(kernel string, extra []string) ([]hwdb.OverlayNeed, error) {
+// overlayNeeds loads the rules as the image will at boot (the built-in
+// ones unless builtin is false, then each extra directory) and lists the
+// overlays they name for kernel, sorted by module, rule and position so
+// the output does not depend on file order. A missing extra directory is
+// an error, not an empty rule set. `needle hwdb overlays` prints it and
+// `needle build` checks the image against it (checkOverlays).
+func overlayNeeds(kernel string, builtin bool, extra []string) ([]hwdb.OverlayNeed, error) {
 	var sets []fs.FS
+	if builtin {
+		sets = append(sets, hwdb.Builtin())
+	}
 	for _, d := range extra {
 		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("--hwdb-extra %s: not a directory", d)
 		}
 		sets = append(sets, hwdb.Dir(d))
 	}
-	db, err := hwdb.Load(hwdb.Builtin(), sets...)
+	if len(sets) == 0 {
+		return nil, fmt.Errorf("--no-builtin needs at least one --hwdb-extra DIR")
+	}
+	db, err := hwdb.Load(sets[0], sets[1:]...)
 	if err != nil {
 		return nil, err
 	}
-	return db.Overlays(kernel)
+	needs, err := db.Overlays(kernel)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(needs, func(a, b hwdb.OverlayNeed) int {
+		return cmp.Or(cmp.Compare(a.Module, b.Module), cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Pos, b.Pos))
+	})
+	return needs, nil
 }
 
 // runHwdbCheck validates rule files: the built-in ones, plus each DIR as it

@@ -105,6 +105,7 @@ type Config struct {
 	VendorClass string // DHCP option 60; default "needle"
 	ResolvConf  string // default /etc/resolv.conf
 	SysfsRoot   string // default /sys
+	ProcRoot    string // default /proc (the IPv6 sysctls)
 	Log         *slog.Logger
 	Host        Host
 }
@@ -276,6 +277,9 @@ func Up(ctx context.Context, cfg Config) (*State, error) {
 	}
 	if cfg.ResolvConf == "" {
 		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
 	}
 	if cfg.SysfsRoot == "" {
 		cfg.SysfsRoot = "/sys"
