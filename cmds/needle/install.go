@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/needle-boot/needle/internal/cmdline"
@@ -24,7 +22,7 @@ import (
 // destructive stages before the one named, and --only runs just one.
 func runInstall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("install", stderr)
-	from := fs.String("from", "", "continue from this stage: "+strings.Join(cmdline.Stages, ", "))
+	from := fs.String("from", "", "continue from this stage: "+cmdline.StageList())
 	to := fs.String("to", "", "stop after this stage (like needle.break)")
 	list := fs.Bool("list", false, "print the sequence and stop")
 	line := fs.String("cmdline", "/proc/cmdline", "kernel command line `FILE` to take needle.* settings from")
@@ -32,8 +30,8 @@ func runInstall(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	for _, s := range []string{*from, *to} {
-		if s != "" && !slices.Contains(cmdline.Stages, s) {
-			return fmt.Errorf("install: %q is not a stage (%s)", s, strings.Join(cmdline.Stages, ", "))
+		if s != "" && cmdline.StageIndex(s) < 0 {
+			return fmt.Errorf("install: %q is not a stage (%s)", s, cmdline.StageList())
 		}
 	}
 	b, err := os.ReadFile(*line)
@@ -56,8 +54,8 @@ func runInstall(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	var run stage.Sequence
 	for _, s := range seq {
-		if *from == "" || !install.Destructive(s.Stage) || stageIndex(s.Stage) >= stageIndex(*from) {
-			if *to == "" || stageIndex(s.Stage) <= stageIndex(*to) {
+		if *from == "" || !install.Destructive(s.Stage) || stageIndex(string(s.Stage)) >= stageIndex(*from) {
+			if *to == "" || stageIndex(string(s.Stage)) <= stageIndex(*to) {
 				run = append(run, s)
 			}
 		}
@@ -68,4 +66,4 @@ func runInstall(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-func stageIndex(s string) int { return slices.Index(cmdline.Stages, s) }
+func stageIndex(s string) int { return cmdline.StageIndex(s) }

@@ -14,9 +14,39 @@ import (
 	"strings"
 )
 
-// Stages are the stage names needle.break= and needle.fail= accept, in the
-// order needle runs them (README.md, "Kernel command line").
-var Stages = []string{"inventory", "modules", "network", "plan", "raid", "disks", "image", "files", "handoff"}
+// Stage is the name of a stage of needle's sequence, as needle.break=,
+// needle.fail=, `needle install --from/--to`, the events and the logs name
+// it. The names are these constants and nowhere else.
+type Stage string
+
+// The stages.
+const (
+	Inventory Stage = "inventory"
+	Modules   Stage = "modules"
+	Network   Stage = "network"
+	Plan      Stage = "plan"
+	RAID      Stage = "raid"
+	Disks     Stage = "disks"
+	Image     Stage = "image"
+	Files     Stage = "files"
+	Handoff   Stage = "handoff"
+)
+
+// Stages are the stages in the order needle runs them (README.md, "Kernel
+// command line").
+var Stages = []Stage{Inventory, Modules, Network, Plan, RAID, Disks, Image, Files, Handoff}
+
+// StageIndex is s's position in Stages, -1 for a name that is no stage.
+func StageIndex(s string) int { return slices.Index(Stages, Stage(s)) }
+
+// StageList is "inventory, modules, …" for messages and usage.
+func StageList() string {
+	names := make([]string, len(Stages))
+	for i, s := range Stages {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
 
 // OnFail values.
 const (
@@ -84,8 +114,8 @@ func Parse(line string) (*Config, error) {
 		key, val, hasVal := strings.Cut(f, "=")
 		switch key {
 		case "needle.break", "needle.fail":
-			if !slices.Contains(Stages, val) {
-				return nil, fmt.Errorf("%s=%q: not a stage (want one of %s)", key, val, strings.Join(Stages, ", "))
+			if StageIndex(val) < 0 {
+				return nil, fmt.Errorf("%s=%q: not a stage (want one of %s)", key, val, StageList())
 			}
 			if key == "needle.break" {
 				c.Break = val

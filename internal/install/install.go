@@ -133,34 +133,34 @@ func (m *Machine) run(name string) string    { return filepath.Join(m.RunDir, na
 // Sequence returns the install's steps in order.
 func Sequence(m *Machine) stage.Sequence {
 	return stage.Sequence{
-		{Stage: "inventory", Name: "scan", Fatal: true, Run: m.scan},
-		{Stage: "modules", Name: "coldplug", Fatal: true, Run: m.coldplug},
-		{Stage: "modules", Name: "settle", Fatal: true, Run: m.settle},
-		{Stage: "modules", Name: "medium", Fatal: true, Run: m.findMedium},
-		{Stage: "network", Name: "up", Fatal: true, Needed: m.networkNeeded,
+		{Stage: cmdline.Inventory, Name: "scan", Fatal: true, Run: m.scan},
+		{Stage: cmdline.Modules, Name: "coldplug", Fatal: true, Run: m.coldplug},
+		{Stage: cmdline.Modules, Name: "settle", Fatal: true, Run: m.settle},
+		{Stage: cmdline.Modules, Name: "medium", Fatal: true, Run: m.findMedium},
+		{Stage: cmdline.Network, Name: "up", Fatal: true, Needed: m.networkNeeded,
 			NeededWhen: "a plan, report or hwdb URL must be reached", Run: m.bringUpNetwork},
-		{Stage: "network", Name: "hwdb", Fatal: true, Run: m.fetchHWDB},
-		{Stage: "network", Name: "report", Fatal: true, Run: m.startReport},
-		{Stage: "plan", Name: "fetch", Fatal: true, Run: m.fetchPlan},
-		{Stage: "plan", Name: "validate", Fatal: true, Run: m.validatePlan},
-		{Stage: "raid", Name: "apply", Fatal: true, Run: m.applyRAID},
-		{Stage: "raid", Name: "md", Fatal: true, Run: m.createMD},
-		{Stage: "disks", Name: "release", Fatal: true, Run: m.releaseDisks},
-		{Stage: "disks", Name: "wipe", Fatal: true, Run: m.wipeDisks},
-		{Stage: "disks", Name: "layout", Fatal: true, Run: m.layoutDisks},
-		{Stage: "disks", Name: "format", Fatal: true, Run: m.formatDisks},
-		{Stage: "image", Name: "stream", Fatal: true, Run: m.streamImages},
-		{Stage: "image", Name: "table", Fatal: true, Run: m.writeTables},
-		{Stage: "files", Name: "write", Fatal: true, Run: m.writeFiles},
-		{Stage: "handoff", Name: "boot", Fatal: true, Run: m.handoff},
+		{Stage: cmdline.Network, Name: "hwdb", Fatal: true, Run: m.fetchHWDB},
+		{Stage: cmdline.Network, Name: "report", Fatal: true, Run: m.startReport},
+		{Stage: cmdline.Plan, Name: "fetch", Fatal: true, Run: m.fetchPlan},
+		{Stage: cmdline.Plan, Name: "validate", Fatal: true, Run: m.validatePlan},
+		{Stage: cmdline.RAID, Name: "apply", Fatal: true, Run: m.applyRAID},
+		{Stage: cmdline.RAID, Name: "md", Fatal: true, Run: m.createMD},
+		{Stage: cmdline.Disks, Name: "release", Fatal: true, Run: m.releaseDisks},
+		{Stage: cmdline.Disks, Name: "wipe", Fatal: true, Run: m.wipeDisks},
+		{Stage: cmdline.Disks, Name: "layout", Fatal: true, Run: m.layoutDisks},
+		{Stage: cmdline.Disks, Name: "format", Fatal: true, Run: m.formatDisks},
+		{Stage: cmdline.Image, Name: "stream", Fatal: true, Run: m.streamImages},
+		{Stage: cmdline.Image, Name: "table", Fatal: true, Run: m.writeTables},
+		{Stage: cmdline.Files, Name: "write", Fatal: true, Run: m.writeFiles},
+		{Stage: cmdline.Handoff, Name: "boot", Fatal: true, Run: m.handoff},
 	}
 }
 
 // Destructive says whether a stage changes disks or controllers; the ones
 // that do not (inventory, modules, network, plan) are safe to run again.
-func Destructive(stage string) bool {
+func Destructive(stage cmdline.Stage) bool {
 	switch stage {
-	case "inventory", "modules", "network", "plan":
+	case cmdline.Inventory, cmdline.Modules, cmdline.Network, cmdline.Plan:
 		return false
 	}
 	return true

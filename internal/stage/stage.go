@@ -17,7 +17,7 @@ import (
 
 // Step is one unit of work of a stage.
 type Step struct {
-	Stage string // one of cmdline.Stages
+	Stage cmdline.Stage
 	Name  string
 	// Fatal steps stop the install when they fail; best-effort steps are
 	// reported and the sequence goes on.
@@ -71,7 +71,7 @@ func (q Sequence) Check() error {
 			return fmt.Errorf("step %d %s/%s: stage %s after %s", i+1, s.Stage, s.Name, s.Stage, cmdline.Stages[last])
 		}
 		last = idx
-		key := s.Stage + "/" + s.Name
+		key := string(s.Stage) + "/" + s.Name
 		if seen[key] || s.Name == "" {
 			return fmt.Errorf("step %d: step name %q repeated or empty in stage %s", i+1, s.Name, s.Stage)
 		}
@@ -118,7 +118,7 @@ type Options struct {
 	Now  func() time.Time
 }
 
-func order(stage string) int { return slices.Index(cmdline.Stages, stage) }
+func order(stage string) int { return cmdline.StageIndex(stage) }
 
 // Run runs the steps in order. It returns the first fatal failure as an
 // *Error; best-effort failures are reported and skipped.
@@ -145,24 +145,24 @@ func (q Sequence) Run(ctx context.Context, o Options) error {
 	}
 	injected := false
 	for _, s := range q {
-		if o.From != "" && order(s.Stage) < order(o.From) {
+		if o.From != "" && order(string(s.Stage)) < order(o.From) {
 			continue
 		}
 		// The break comes after the last step of its stage, that is before
 		// the first step of a later stage (or at the end).
-		if !broken && order(s.Stage) > order(o.Break) {
+		if !broken && order(string(s.Stage)) > order(o.Break) {
 			if err := doBreak(ctx); err != nil {
 				return &Error{Stage: o.Break, Step: "break", Err: err}
 			}
 		}
 		if err := ctx.Err(); err != nil {
-			return &Error{Stage: s.Stage, Step: s.Name, Err: err}
+			return &Error{Stage: string(s.Stage), Step: s.Name, Err: err}
 		}
 		start := now()
-		rep.Emit(report.Event{Stage: s.Stage, Step: s.Name, Kind: report.Start})
+		rep.Emit(report.Event{Stage: string(s.Stage), Step: s.Name, Kind: report.Start})
 		var err error
 		fatal := s.fatal()
-		if o.Fail == s.Stage && !injected {
+		if o.Fail == string(s.Stage) && !injected {
 			injected, fatal = true, true
 			err = fmt.Errorf("%w=%s", ErrInjected, s.Stage)
 		} else {
@@ -170,14 +170,14 @@ func (q Sequence) Run(ctx context.Context, o Options) error {
 		}
 		d := now().Sub(start).Seconds()
 		if err != nil {
-			rep.Emit(report.Event{Stage: s.Stage, Step: s.Name, Kind: report.Fail, Duration: d, Message: err.Error(),
+			rep.Emit(report.Event{Stage: string(s.Stage), Step: s.Name, Kind: report.Fail, Duration: d, Message: err.Error(),
 				Data: map[string]any{"fatal": fatal}})
 			if fatal {
-				return &Error{Stage: s.Stage, Step: s.Name, Err: err}
+				return &Error{Stage: string(s.Stage), Step: s.Name, Err: err}
 			}
 			continue
 		}
-		rep.Emit(report.Event{Stage: s.Stage, Step: s.Name, Kind: report.Finish, Duration: d})
+		rep.Emit(report.Event{Stage: string(s.Stage), Step: s.Name, Kind: report.Finish, Duration: d})
 	}
 	if !broken {
 		if err := doBreak(ctx); err != nil {

@@ -16,7 +16,7 @@ func trace(log *[]string, steps ...Step) Sequence {
 	var q Sequence
 	for _, s := range steps {
 		s := s
-		name := s.Stage + "/" + s.Name
+		name := string(s.Stage) + "/" + s.Name
 		inner := s.Run
 		s.Run = func(ctx context.Context) error {
 			*log = append(*log, name)
