@@ -83,9 +83,7 @@ func ParseIP(s string) (IPConfig, error) {
 	if err != nil {
 		return c, fmt.Errorf("ip=%q: %w", s, err)
 	}
-	fail := func(field, val string, err error) (IPConfig, error) {
-		return IPConfig{}, fmt.Errorf("ip=%q: field %s %q: %w", s, field, val, err)
-	}
+	fail := func(field, val string, err error) (IPConfig, error) { return ipFail(s, field, val, err) }
 
 	if len(fields) == 1 {
 		m, id, err := parseMethod(fields[0])
@@ -104,46 +102,62 @@ func ParseIP(s string) (IPConfig, error) {
 	// were bracketed), so it cannot be the long form's <client-ip>.
 	if f0 := fields[0]; f0 != "" && !looksLikeAddr(f0) && !strings.Contains(f0, ":") &&
 		(isLetter(f0[0]) || len(fields) > 1 && isMethod(fields[1])) {
-		if len(fields) < 2 {
-			return fail("autoconf", "", fmt.Errorf("missing after interface %q", fields[0]))
-		}
-		if err := checkIfName(fields[0]); err != nil {
-			return fail("interface", fields[0], err)
-		}
-		c.Device = fields[0]
-		m, id, err := parseMethod(fields[1])
+		return parseIPDracut(s, fields)
+	}
+	return parseIPLong(s, fields)
+}
+
+// parseIPDracut reads dracut's ip=<interface>:<method>[:[<mtu>][:<macaddr>]].
+func parseIPDracut(s string, fields []string) (IPConfig, error) {
+	var c IPConfig
+	fail := func(field, val string, err error) (IPConfig, error) { return ipFail(s, field, val, err) }
+	if len(fields) < 2 {
+		return fail("autoconf", "", fmt.Errorf("missing after interface %q", fields[0]))
+	}
+	if err := checkIfName(fields[0]); err != nil {
+		return fail("interface", fields[0], err)
+	}
+	c.Device = fields[0]
+	m, id, err := parseMethod(fields[1])
+	if err != nil {
+		return fail("autoconf", fields[1], err)
+	}
+	if m == MethodOff {
+		return fail("autoconf", fields[1], fmt.Errorf("%s on an interface without an address configures nothing; use ip=%s alone or give an address", fields[1], fields[1]))
+	}
+	c.Method, c.ClientID = m, id
+	tail, mac, err := takeMAC(fields[2:])
+	if err != nil {
+		return fail("macaddr", strings.Join(fields[2:], ":"), err)
+	}
+	c.MAC = mac
+	switch {
+	case len(tail) > 2:
+		return fail("macaddr", strings.Join(tail[1:], ":"), fmt.Errorf("trailing fields after <mtu>:<macaddr>"))
+	case len(tail) == 2 && tail[1] != "":
+		mac, err := parseMAC(tail[1])
 		if err != nil {
-			return fail("autoconf", fields[1], err)
-		}
-		if m == MethodOff {
-			return fail("autoconf", fields[1], fmt.Errorf("%s on an interface without an address configures nothing; use ip=%s alone or give an address", fields[1], fields[1]))
-		}
-		c.Method, c.ClientID = m, id
-		tail, mac, err := takeMAC(fields[2:])
-		if err != nil {
-			return fail("macaddr", strings.Join(fields[2:], ":"), err)
+			return fail("macaddr", tail[1], err)
 		}
 		c.MAC = mac
-		switch {
-		case len(tail) > 2:
-			return fail("macaddr", strings.Join(tail[1:], ":"), fmt.Errorf("trailing fields after <mtu>:<macaddr>"))
-		case len(tail) == 2 && tail[1] != "":
-			mac, err := parseMAC(tail[1])
-			if err != nil {
-				return fail("macaddr", tail[1], err)
-			}
-			c.MAC = mac
-		}
-		if len(tail) >= 1 && tail[0] != "" {
-			mtu, err := parseMTU(tail[0])
-			if err != nil {
-				return fail("mtu", tail[0], err)
-			}
-			c.MTU = mtu
-		}
-		return c, nil
 	}
+	if len(tail) >= 1 && tail[0] != "" {
+		mtu, err := parseMTU(tail[0])
+		if err != nil {
+			return fail("mtu", tail[0], err)
+		}
+		c.MTU = mtu
+	}
+	return c, nil
+}
 
+// parseIPLong reads the kernel's long form (Documentation/admin-guide/
+// nfs/nfsroot.rst): <client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:
+// <device>:<autoconf>:<dns0-ip>:<dns1-ip>:<ntp0-ip>, with dracut's
+// <mtu>/<macaddr> in fields 7 and 8.
+func parseIPLong(s string, fields []string) (IPConfig, error) {
+	var c IPConfig
+	fail := func(field, val string, err error) (IPConfig, error) { return ipFail(s, field, val, err) }
 	// The long form. A trailing MAC spelled with colons spans six fields.
 	fields, mac, err := takeMAC(fields)
 	if err != nil {
@@ -250,6 +264,11 @@ func ParseIP(s string) (IPConfig, error) {
 		c.NTP = append(c.NTP, a)
 	}
 	return c, nil
+}
+
+// ipFail is ip='s error: the whole value, the field by its name, the cause.
+func ipFail(s, field, val string, err error) (IPConfig, error) {
+	return IPConfig{}, fmt.Errorf("ip=%q: field %s %q: %w", s, field, val, err)
 }
 
 // splitFields splits on colons outside brackets and strips the brackets.
