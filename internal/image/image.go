@@ -237,41 +237,7 @@ func Write(ctx context.Context, dst Target, src Source, opts Options) (Result, e
 	// writes. zstd adds its own decoding goroutines.
 	go func() {
 		defer close(full)
-		var off int64
-		for {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-ctx.Done():
-				readErr <- ctx.Err()
-				return
-			}
-			n, err := fill(dec, buf)
-			if n > 0 {
-				select {
-				case full <- chunk{off: off, buf: buf[:n]}:
-				case <-ctx.Done():
-					readErr <- ctx.Err()
-					return
-				}
-				off += int64(n)
-			}
-			if err == io.EOF {
-				// The decoder is done; hash whatever the server sent after
-				// the end of the compressed stream too, so the digest is
-				// that of the whole artifact.
-				if _, err := io.Copy(io.Discard, hashed); err != nil {
-					readErr <- fmt.Errorf("read trailing bytes: %w", err)
-					return
-				}
-				readErr <- nil
-				return
-			}
-			if err != nil {
-				readErr <- fmt.Errorf("decompress %s at image offset %d: %w", codec, off+int64(n), err)
-				return
-			}
-		}
+		readErr <- decodeChunks(ctx, dec, hashed, codec, free, full)
 	}()
 
 	res := Result{Codec: codec}
@@ -324,32 +290,76 @@ func Write(ctx context.Context, dst Target, src Source, opts Options) (Result, e
 		return res, fmt.Errorf("image %s: %w", src, err)
 	}
 	report(true)
-	if err := dst.Sync(); err != nil {
-		return res, fmt.Errorf("image %s: fsync before writing the head: %w", src, err)
-	}
-
-	headLen := min(int64(len(head)), w.end)
-	headBuf := head[:headLen]
-	if !opts.KeepGPT && opts.Size > w.end {
-		moved, ss, err := relocateGPT(dst, headBuf, w.end, opts.Size)
-		if err != nil {
-			return res, fmt.Errorf("image %s: move backup GPT to the end of the target: %w", src, err)
-		}
-		res.GPTMoved, res.SectorSize = moved, ss
-		if moved {
-			log.Info("moved backup GPT to the end of the target", "image_end", w.end, "target_size", opts.Size, "sector", ss)
-		}
-	}
-	if err := writeFull(dst, headBuf, 0); err != nil {
-		return res, fmt.Errorf("image %s: write head: %w", src, err)
-	}
-	if err := dst.Sync(); err != nil {
-		return res, fmt.Errorf("image %s: fsync after writing the head: %w", src, err)
+	if err := writeHead(dst, head, w.end, &opts, &res, log); err != nil {
+		return res, fmt.Errorf("image %s: %w", src, err)
 	}
 	res.Duration = time.Since(start)
 	log.Info("image written", "codec", codec, "bytes", res.Written, "skipped", res.Skipped,
 		"fetched", res.Fetched, "resumes", res.Resumes, "digest", res.Digest, "duration", res.Duration)
 	return res, nil
+}
+
+// decodeChunks is Write's reading side: it fetches, hashes and decompresses
+// into the free buffers and hands them to the writer in order, until the
+// decoder ends (then it hashes whatever the server sent after the end of
+// the compressed stream too, so the digest is that of the whole artifact).
+func decodeChunks(ctx context.Context, dec io.Reader, hashed io.Reader, codec string, free chan []byte, full chan<- chunk) error {
+	var off int64
+	for {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		n, err := fill(dec, buf)
+		if n > 0 {
+			select {
+			case full <- chunk{off: off, buf: buf[:n]}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			off += int64(n)
+		}
+		if err == io.EOF {
+			if _, err := io.Copy(io.Discard, hashed); err != nil {
+				return fmt.Errorf("read trailing bytes: %w", err)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("decompress %s at image offset %d: %w", codec, off+int64(n), err)
+		}
+	}
+}
+
+// writeHead ends a verified image: everything else is synced first, the
+// backup GPT is moved to the target's end (unless KeepGPT), and only then
+// is the held-back head (the partition table) written and synced, so a
+// crash before this point leaves a disk without a table, never a broken
+// one.
+func writeHead(dst Target, head []byte, end int64, opts *Options, res *Result, log *slog.Logger) error {
+	if err := dst.Sync(); err != nil {
+		return fmt.Errorf("fsync before writing the head: %w", err)
+	}
+	headBuf := head[:min(int64(len(head)), end)]
+	if !opts.KeepGPT && opts.Size > end {
+		moved, ss, err := relocateGPT(dst, headBuf, end, opts.Size)
+		if err != nil {
+			return fmt.Errorf("move backup GPT to the end of the target: %w", err)
+		}
+		res.GPTMoved, res.SectorSize = moved, ss
+		if moved {
+			log.Info("moved backup GPT to the end of the target", "image_end", end, "target_size", opts.Size, "sector", ss)
+		}
+	}
+	if err := writeFull(dst, headBuf, 0); err != nil {
+		return fmt.Errorf("write head: %w", err)
+	}
+	if err := dst.Sync(); err != nil {
+		return fmt.Errorf("fsync after writing the head: %w", err)
+	}
+	return nil
 }
 
 // writer places chunks on the target: the head is captured, zero blocks are
