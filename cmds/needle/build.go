@@ -147,13 +147,20 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	mf, err := writeManifest(a, spec, *ver, *lockFile, *overlay, *manifestF, *out)
+	mf, err := addManifest(a, spec, *ver, *lockFile)
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
 	st, err := writeAtomic(*out, func(w io.Writer) (initramfs.Stats, error) { return a.Write(w, *codec) })
 	if err != nil {
 		return fmt.Errorf("build: %s: %w", *out, err)
+	}
+	mfPath := *manifestF
+	if mfPath == "" {
+		mfPath = filepath.Join(filepath.Dir(*out), "needle.manifest.json")
+	}
+	if err := writeFileAtomic(mfPath, mf.json); err != nil {
+		return fmt.Errorf("build: manifest %s: %w", mfPath, err)
 	}
 	if *kernelOut != "" {
 		if vmlinuz == "" {
@@ -169,21 +176,23 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, ", kernel %s, %d modules", spec.KernelRelease, len(spec.Modules))
 	}
 	fmt.Fprintln(stdout)
-	fmt.Fprintf(stdout, "manifest: %d files, %s -> %s\n", len(mf.m.Files), mf.sum, mf.path)
+	fmt.Fprintf(stdout, "manifest: %d files, %s\n", len(mf.m.Files), manifest.Sum(mf.json))
 	return nil
 }
 
-// builtManifest is the manifest written into an image and beside it.
+// builtManifest is the manifest of an image and its canonical bytes.
 type builtManifest struct {
 	m    manifest.Manifest
-	sum  string
-	path string
+	json []byte
 }
 
-// writeManifest lists the archive's files (with the lock's pinned inputs
-// and each overlay's provenance), adds the list to the archive as
-// /etc/needle/manifest.json and writes it beside the output.
-func writeManifest(a *initramfs.Archive, spec initramfs.Spec, version, lockFile, overlayDir, dest, out string) (builtManifest, error) {
+// addManifest lists the finished archive's files (with the lock's pinned
+// inputs and each overlay's provenance) and adds the list to the archive
+// as /etc/needle/manifest.json: after it, nothing may be added. Every
+// overlay under lib/modules/KVER/updates/ needs its provenance record
+// (DIR/provenance/MODULE.json beside DIR/updates/MODULE.ko) matching the
+// .ko's digest.
+func addManifest(a *initramfs.Archive, spec initramfs.Spec, version, lockFile string) (builtManifest, error) {
 	var lock []manifest.LockEntry
 	if lockFile != "" {
 		b, err := os.ReadFile(lockFile)
@@ -195,17 +204,23 @@ func writeManifest(a *initramfs.Archive, spec initramfs.Spec, version, lockFile,
 		}
 	}
 	var provs []manifest.Provenance
-	if overlayDir != "" {
-		updates := path.Join("/lib/modules", spec.KernelRelease, "updates") + "/"
-		for _, f := range spec.Files {
-			if strings.HasPrefix(f.Dest, updates) && f.Src != "" {
-				p, err := manifest.ReadProvenance(overlayDir, f.Src)
-				if err != nil {
-					return builtManifest{}, err
-				}
-				provs = append(provs, p)
-			}
+	updates := path.Join("/lib/modules", spec.KernelRelease, "updates") + "/"
+	for _, f := range spec.Files {
+		if spec.KernelRelease == "" || !strings.HasPrefix(path.Clean("/"+f.Dest), updates) || f.Src == "" {
+			continue
 		}
+		// SRC is DIR/updates/MODULE.ko (--overlay-dir DIR); its record is
+		// DIR/provenance/MODULE.json.
+		p, err := manifest.ReadProvenance(filepath.Dir(filepath.Dir(f.Src)), f.Src, spec.KernelRelease)
+		if err != nil {
+			return builtManifest{}, err
+		}
+		provs = append(provs, p)
+	}
+	// The manifest's own directory is listed too: only the manifest file
+	// is missing from its list.
+	if err := a.Dir(path.Dir(manifest.ImagePath), 0o755); err != nil {
+		return builtManifest{}, err
 	}
 	m, err := manifest.FromArchive(a, version, spec.KernelRelease, lock, provs)
 	if err != nil {
@@ -218,13 +233,16 @@ func writeManifest(a *initramfs.Archive, spec initramfs.Spec, version, lockFile,
 	if err := a.Bytes(manifest.ImagePath, 0o644, js); err != nil {
 		return builtManifest{}, err
 	}
-	if dest == "" {
-		dest = filepath.Join(filepath.Dir(out), "needle.manifest.json")
-	}
-	if err := os.WriteFile(dest, js, 0o644); err != nil {
-		return builtManifest{}, fmt.Errorf("manifest: %w", err)
-	}
-	return builtManifest{m: m, sum: manifest.Sum(js), path: dest}, nil
+	return builtManifest{m: m, json: js}, nil
+}
+
+// writeFileAtomic writes data to p through a temporary file and a rename.
+func writeFileAtomic(p string, data []byte) error {
+	_, err := writeAtomic(p, func(w io.Writer) (initramfs.Stats, error) {
+		_, err := w.Write(data)
+		return initramfs.Stats{}, err
+	})
+	return err
 }
 
 // kernelRelease picks the release under DIR/lib/modules.

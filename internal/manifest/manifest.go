@@ -18,6 +18,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/needle-boot/needle/initramfs"
@@ -80,8 +81,16 @@ func trunc(s string) string {
 	return s
 }
 
-// Manifest is the provenance of one image. Its JSON is deterministic: the
-// same inputs give the same bytes.
+// Manifest is the provenance of one image. Its JSON is deterministic
+// (lock entries sorted by role, overlays by module, files by path; no
+// times): the same inputs give the same bytes. Files lists every entry of
+// the image except the manifest itself, which cannot carry its own digest;
+// its digest (Sum of the file's bytes) is what the install receipt cites.
+//
+// Kernel modules are read for their .modinfo when they are plain .ko
+// files (Debian's kernels, the reference); a compressed module
+// (.ko.xz, .ko.zst, .ko.gz) is listed with its digest like any file but
+// without a Module record.
 type Manifest struct {
 	Needle   string       `json:"needle"` // needle's version
 	Kernel   string       `json:"kernel"` // the kernel release the image is for
@@ -134,15 +143,26 @@ type Digest struct {
 	SHA256 string `json:"sha256"`
 }
 
-// ReadProvenance reads overlayDir/provenance/MODULE.json for the overlay
-// ko (overlayDir/updates/MODULE.ko) and checks that it describes exactly
-// that file: every overlay must say where it came from.
-func ReadProvenance(overlayDir, ko string) (Provenance, error) {
+// ProvenanceFile is where modules/build.sh records an overlay's origin:
+// for overlayDir/updates/MODULE.ko, overlayDir/provenance/MODULE.json.
+func ProvenanceFile(overlayDir, ko string) string {
+	return filepath.Join(overlayDir, "provenance", strings.TrimSuffix(filepath.Base(ko), ".ko")+".json")
+}
+
+// ReadProvenance reads the provenance of the overlay ko
+// (overlayDir/updates/MODULE.ko, see ProvenanceFile) and checks that it
+// describes exactly that file, built for kernel: every overlay must say
+// where it came from. Unknown fields are errors, so a record this needle
+// does not understand is never half copied into a manifest.
+func ReadProvenance(overlayDir, ko, kernel string) (Provenance, error) {
 	mod := strings.TrimSuffix(filepath.Base(ko), ".ko")
-	file := filepath.Join(overlayDir, "provenance", mod+".json")
+	file := ProvenanceFile(overlayDir, ko)
 	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return Provenance{}, fmt.Errorf("overlay %s: no provenance file %s (modules/build.sh writes it; every overlay must say where it came from)", ko, file)
+	}
 	if err != nil {
-		return Provenance{}, fmt.Errorf("overlay %s has no provenance (modules/build.sh writes it): %w", ko, err)
+		return Provenance{}, fmt.Errorf("overlay %s: %w", ko, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -150,9 +170,15 @@ func ReadProvenance(overlayDir, ko string) (Provenance, error) {
 	if err := dec.Decode(&p); err != nil {
 		return Provenance{}, fmt.Errorf("%s: %w", file, err)
 	}
+	if modules.Normalize(p.Module) != modules.Normalize(mod) {
+		return Provenance{}, fmt.Errorf("%s: describes module %q, not %s", file, p.Module, ko)
+	}
+	if p.Kernel != kernel {
+		return Provenance{}, fmt.Errorf("%s: %s was built for kernel %q, the image carries %s: rebuild the overlay with modules/build.sh --kver %s", file, mod, p.Kernel, kernel, kernel)
+	}
 	data, err := os.ReadFile(ko)
 	if err != nil {
-		return Provenance{}, err
+		return Provenance{}, fmt.Errorf("overlay %s: %w", ko, err)
 	}
 	if sum := hexSum(data); p.KoSHA256 != sum {
 		return Provenance{}, fmt.Errorf("%s describes a module with sha256 %s, but %s has %s: rebuild the overlay", file, p.KoSHA256, ko, sum)
@@ -164,13 +190,17 @@ func ReadProvenance(overlayDir, ko string) (Provenance, error) {
 // manifest itself is added) with its digest and, for kernel modules, their
 // .modinfo.
 func FromArchive(a *initramfs.Archive, needle, kernel string, lock []LockEntry, overlays []Provenance) (Manifest, error) {
-	m := Manifest{Needle: needle, Kernel: kernel, Lock: lock, Overlays: overlays, Files: []File{}}
+	m := Manifest{Needle: needle, Kernel: kernel, Lock: slices.Clone(lock), Overlays: slices.Clone(overlays), Files: []File{}}
 	if m.Lock == nil {
 		m.Lock = []LockEntry{}
 	}
 	if m.Overlays == nil {
 		m.Overlays = []Provenance{}
 	}
+	// Sorted, so that the manifest depends on what the inputs are, not on
+	// the order they were listed in.
+	slices.SortFunc(m.Lock, func(a, b LockEntry) int { return strings.Compare(a.Role, b.Role) })
+	slices.SortFunc(m.Overlays, func(a, b Provenance) int { return strings.Compare(a.Module, b.Module) })
 	updates := path.Join("lib/modules", kernel, "updates") + "/"
 	for _, e := range a.Entries() {
 		f := File{Path: e.Path, Mode: fmt.Sprintf("%06o", e.Mode), Size: e.Size()}

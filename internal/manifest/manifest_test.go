@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,15 +28,21 @@ func TestParseLock(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseLock (-want +got):\n%s", diff)
 	}
-	for _, tc := range []struct{ in, want string }{
-		{"kernel linux-image 6.1\n", "build.lock:1: 3 fields, want ROLE PACKAGE VERSION SHA256"},
-		{"kernel p v " + strings.ToUpper(sumA) + "\n", "build.lock:1: kernel: sha256"},
-		{"a p v " + sumA + "\n\na q w " + sumA + "\n", "build.lock:3: role a already pinned on line 1"},
-		{"# only comments\n", "build.lock: no entries"},
+	for _, tc := range []struct{ name, in, want string }{
+		{"three fields", "kernel linux-image 6.1\n", "build.lock:1: 3 fields, want ROLE PACKAGE VERSION SHA256"},
+		{"five fields", "# c\nkernel p v " + sumA + " extra\n", "build.lock:2: 5 fields"},
+		{"upper-case hash", "kernel p v " + strings.ToUpper(sumA) + "\n", "build.lock:1: kernel: sha256"},
+		{"short hash", "kernel p v " + sumA[:63] + "\n", "build.lock:1: kernel: sha256"},
+		{"non-hex hash", "kernel p v " + sumA[:63] + "g\n", "build.lock:1: kernel: sha256"},
+		{"duplicate role", "a p v " + sumA + "\n\na q w " + sumA + "\n", "build.lock:3: role a already pinned on line 1"},
+		{"every bad line named", "a p v x\nb p v " + sumA + "\nc p\n", "build.lock:3: 2 fields"},
+		{"only comments", "# only comments\n", "build.lock: no entries"},
 	} {
-		if _, err := ParseLock("build.lock", []byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("ParseLock(%q) = %v, want an error containing %q", tc.in, err, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ParseLock("build.lock", []byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParseLock(%q) = %v, want an error containing %q", tc.in, err, tc.want)
+			}
+		})
 	}
 }
 
@@ -64,16 +71,10 @@ func TestFromArchive(t *testing.T) {
 	stock := fakeKo(t, "version=07.719.03.00-rc1\x00srcversion=AAAA\x00name=megaraid_sas\x00")
 	over := fakeKo(t, "version=07.719.03.00-rc1-needle1\x00srcversion=BBBB\x00name=megaraid_sas\x00")
 	a := initramfs.NewArchive()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(a.Bytes("etc/needle/version", 0o644, []byte("v1\n")))
-	must(a.Copy("lib/modules/6.1.0-57-amd64/kernel/drivers/scsi/megaraid/megaraid_sas.ko", stock))
-	must(a.Copy("lib/modules/6.1.0-57-amd64/updates/megaraid_sas.ko", over))
-	must(a.Symlink("bin/sh", "busybox"))
+	must(t, a.Bytes("etc/needle/version", 0o644, []byte("v1\n")))
+	must(t, a.Copy("lib/modules/6.1.0-57-amd64/kernel/drivers/scsi/megaraid/megaraid_sas.ko", stock))
+	must(t, a.Copy("lib/modules/6.1.0-57-amd64/updates/megaraid_sas.ko", over))
+	must(t, a.Symlink("bin/sh", "busybox"))
 	lock := []LockEntry{{"kernel", "linux-image-6.1.0-57-amd64", "6.1.192-3", sumA}}
 	m, err := FromArchive(a, "v1", "6.1.0-57-amd64", lock, nil)
 	if err != nil {
@@ -98,13 +99,27 @@ func TestFromArchive(t *testing.T) {
 	if diff := cmp.Diff(&Module{Name: "megaraid_sas", Version: "07.719.03.00-rc1-needle1", Srcversion: "BBBB", Overlay: true}, ov); diff != "" {
 		t.Errorf("overlay module (-want +got):\n%s", diff)
 	}
-	// Deterministic: the same archive gives the same bytes.
-	j1, _ := m.JSON()
-	m2, _ := FromArchive(a, "v1", "6.1.0-57-amd64", lock, nil)
+	// Deterministic: the same archive gives the same bytes, whatever the
+	// order the lock entries and overlays were given in.
+	lock2 := []LockEntry{{"source", "linux-source-6.1", "6.1.192-3", sumA}, lock[0]}
+	ov1, ov2 := Provenance{Module: "mpt3sas", Files: []Digest{}}, Provenance{Module: "megaraid_sas", Files: []Digest{}}
+	m1, _ := FromArchive(a, "v1", "6.1.0-57-amd64", lock2, []Provenance{ov1, ov2})
+	m2, _ := FromArchive(a, "v1", "6.1.0-57-amd64", []LockEntry{lock2[1], lock2[0]}, []Provenance{ov2, ov1})
+	j1, _ := m1.JSON()
 	j2, _ := m2.JSON()
-	if string(j1) != string(j2) || !strings.HasPrefix(Sum(j1), "sha256:") {
-		t.Errorf("two manifests of one archive differ, or Sum is malformed: %s", Sum(j1))
+	if string(j1) != string(j2) {
+		t.Errorf("two manifests of one archive differ:\n%s\n%s", j1, j2)
 	}
+	if m1.Lock[0].Role != "kernel" || m1.Overlays[0].Module != "megaraid_sas" {
+		t.Errorf("manifest lock %v, overlays %v: want both sorted", m1.Lock, m1.Overlays)
+	}
+	if lock2[0].Role != "source" {
+		t.Errorf("FromArchive sorted its caller's lock slice in place")
+	}
+	if got := Sum([]byte("{}\n")); got != "sha256:"+fmt.Sprintf("%x", sha256.Sum256([]byte("{}\n"))) {
+		t.Errorf("Sum = %q", got)
+	}
+	j1, _ = m.JSON()
 	var back Manifest
 	if err := json.Unmarshal(j1, &back); err != nil || len(back.Lock) != 1 || len(back.Files) != len(m.Files) {
 		t.Errorf("manifest JSON does not read back: %v", err)
@@ -112,14 +127,11 @@ func TestFromArchive(t *testing.T) {
 }
 
 func TestReadProvenance(t *testing.T) {
-	dir := t.TempDir()
-	ko := filepath.Join(dir, "updates", "megaraid_sas.ko")
-	os.MkdirAll(filepath.Dir(ko), 0o755)
-	os.MkdirAll(filepath.Join(dir, "provenance"), 0o755)
-	os.WriteFile(ko, []byte("module bytes"), 0o644)
-	sum := sha256.Sum256([]byte("module bytes"))
-	prov := func(ko string) string {
-		return `{"module":"megaraid_sas","recipe":"megaraid_sas","series":"6.1","kernel":"6.1.0-57-amd64",
+	const kver = "6.1.0-57-amd64"
+	koSum := sha256.Sum256([]byte("module bytes"))
+	good := hex.EncodeToString(koSum[:])
+	prov := func(module, kernel, ko string) string {
+		return `{"module":"` + module + `","recipe":"megaraid_sas","series":"6.1","kernel":"` + kernel + `",
  "source":{"package":"linux-source-6.1","version":"6.1.192-3","sha256":"` + sumA + `"},
  "headers":{"package":"linux-headers-6.1.0-57-amd64","version":"6.1.192-3","sha256":"` + sumA + `"},
  "files":[{"name":"recipe","sha256":"` + sumA + `"},
@@ -127,16 +139,52 @@ func TestReadProvenance(t *testing.T) {
  "ko_sha256":"` + ko + `"}
 `
 	}
-	if _, err := ReadProvenance(dir, ko); err == nil || !strings.Contains(err.Error(), "has no provenance") {
-		t.Errorf("ReadProvenance without the file = %v, want an error", err)
+	for _, tc := range []struct {
+		name    string
+		record  string // "" for no provenance file
+		wantErr string
+	}{
+		{"matches", prov("megaraid_sas", kver, good), ""},
+		{"no provenance file", "", "no provenance file DIR/provenance/megaraid_sas.json"},
+		{"another build of the module", prov("megaraid_sas", kver, sumA), "rebuild the overlay"},
+		{"another module", prov("mpt3sas", kver, good), `describes module "mpt3sas"`},
+		{"another kernel", prov("megaraid_sas", "6.1.0-56-amd64", good), `built for kernel "6.1.0-56-amd64", the image carries 6.1.0-57-amd64`},
+		{"unknown field", strings.Replace(prov("megaraid_sas", kver, good), `"series"`, `"serie"`, 1), `unknown field "serie"`},
+		{"not JSON", "recipe=megaraid_sas\n", "provenance/megaraid_sas.json: invalid character"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ko := filepath.Join(dir, "updates", "megaraid_sas.ko")
+			must(t, os.MkdirAll(filepath.Dir(ko), 0o755))
+			must(t, os.WriteFile(ko, []byte("module bytes"), 0o644))
+			if tc.record != "" {
+				must(t, os.MkdirAll(filepath.Join(dir, "provenance"), 0o755))
+				must(t, os.WriteFile(filepath.Join(dir, "provenance", "megaraid_sas.json"), []byte(tc.record), 0o644))
+			}
+			p, err := ReadProvenance(dir, ko, kver)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(strings.ReplaceAll(err.Error(), dir, "DIR"), tc.wantErr) {
+					t.Errorf("ReadProvenance = %v, want an error containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			want := Provenance{Module: "megaraid_sas", Recipe: "megaraid_sas", Series: "6.1", Kernel: kver,
+				Source:  Package{"linux-source-6.1", "6.1.192-3", sumA},
+				Headers: Package{"linux-headers-6.1.0-57-amd64", "6.1.192-3", sumA},
+				Files:   []Digest{{"recipe", sumA}, {"0001-x.patch", sumA}}, KoSHA256: good}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, p); diff != "" {
+				t.Errorf("ReadProvenance (-want +got):\n%s", diff)
+			}
+		})
 	}
-	os.WriteFile(filepath.Join(dir, "provenance", "megaraid_sas.json"), []byte(prov(sumA)), 0o644)
-	if _, err := ReadProvenance(dir, ko); err == nil || !strings.Contains(err.Error(), "rebuild the overlay") {
-		t.Errorf("ReadProvenance of another module's record = %v, want a mismatch", err)
-	}
-	os.WriteFile(filepath.Join(dir, "provenance", "megaraid_sas.json"), []byte(prov(hex.EncodeToString(sum[:]))), 0o644)
-	p, err := ReadProvenance(dir, ko)
-	if err != nil || p.Series != "6.1" || len(p.Files) != 2 || p.Files[1].Name != "0001-x.patch" {
-		t.Errorf("ReadProvenance = %+v, %v", p, err)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
