@@ -169,31 +169,8 @@ func defaultDataOffset(devSectors uint64, chunkKiB uint64) uint64 {
 // shutdown instead).
 func Plan(sizes []int64, o Options) (*Array, error) {
 	n := len(sizes)
-	switch o.Level {
-	case RAID1:
-		if n < 2 {
-			return nil, fmt.Errorf("md: raid1 needs at least 2 members, have %d", n)
-		}
-		if o.ChunkKiB != 0 {
-			return nil, fmt.Errorf("md: raid1 has no chunk size (got %d KiB)", o.ChunkKiB)
-		}
-	case RAID10:
-		if n < 2 {
-			return nil, fmt.Errorf("md: raid10 needs at least 2 members, have %d", n)
-		}
-	case RAID0:
-		if n < 1 {
-			return nil, fmt.Errorf("md: raid0 needs at least 1 member")
-		}
-	case RAID5:
-		if n < 3 {
-			return nil, fmt.Errorf("md: raid5 needs at least 3 members, have %d", n)
-		}
-	default:
-		return nil, fmt.Errorf("md: unsupported level %d", int32(o.Level))
-	}
-	if n > maxDevices {
-		return nil, fmt.Errorf("md: %d members, limit %d", n, maxDevices)
+	if err := checkMembers(o.Level, n, o.ChunkKiB); err != nil {
+		return nil, err
 	}
 	name, err := setName(o.Name, o.HomeHost)
 	if err != nil {
@@ -221,30 +198,10 @@ func Plan(sizes []int64, o Options) (*Array, error) {
 	if dataOffset < superOffset2+16 {
 		return nil, fmt.Errorf("md: data offset %d sectors overlaps the superblock (minimum 24)", dataOffset)
 	}
-	// Component size: the smallest member's free space in KiB, rounded down
-	// to the chunk, or to 64 KiB for RAID1 (mdadm's Create.c, "if this is
-	// ever reshaped to RAID5, we will need a chunksize").
-	var minKiB uint64
-	for i, s := range sizes {
-		sec := uint64(s) / sectorSize
-		if sec <= dataOffset+64 {
-			return nil, fmt.Errorf("md: member %d: %d sectors leave no room after data offset %d", i, sec, dataOffset)
-		}
-		free := (sec - dataOffset) / 2
-		if chunkKiB != 0 {
-			free &^= chunkKiB - 1
-		}
-		if i == 0 || free < minKiB {
-			minKiB = free
-		}
+	size, err := componentSize(sizes, dataOffset, chunkKiB, o.Level)
+	if err != nil {
+		return nil, err
 	}
-	if o.Level == RAID1 {
-		minKiB &^= 64 - 1
-	}
-	if minKiB == 0 {
-		return nil, fmt.Errorf("md: members too small for a %d KiB chunk", chunkKiB)
-	}
-	size := minKiB * 2
 
 	a := &Array{Level: o.Level, SetName: name, ChunkSize: uint32(chunkKiB * 2), DataOffset: dataOffset, Size: size}
 	var features uint32
@@ -284,17 +241,7 @@ func Plan(sizes []int64, o Options) (*Array, error) {
 	if o.AssumeClean {
 		resync = MaxSector
 	}
-	// bad-block log: mdadm's write_init_super1 reserves 8 sectors right
-	// after the bitmap space when the data offset leaves room (4 KiB, none
-	// recorded: MD_FEATURE_BAD_BLOCKS stays clear so the kernel reads none).
-	bmSpace := chooseBMSpace(size)
-	var bbSize uint16
-	var bbOffset uint32
-	if dataOffset >= superOffset2+8+bmSpace+8 {
-		bbSize, bbOffset = 8, uint32(8+bmSpace)
-	} else if dataOffset >= superOffset2+16 {
-		bbSize, bbOffset = 8, uint32(dataOffset-8-superOffset2)
-	}
+	bbSize, bbOffset := badBlockLog(dataOffset, size)
 	for i, s := range sizes {
 		sb := &Superblock{
 			FeatureMap:   features,
@@ -330,6 +277,80 @@ func Plan(sizes []int64, o Options) (*Array, error) {
 		a.Superblocks = append(a.Superblocks, sb)
 	}
 	return a, nil
+}
+
+// checkMembers refuses a member count or chunk the level cannot take.
+func checkMembers(level Level, n, chunkKiB int) error {
+	switch level {
+	case RAID1:
+		if n < 2 {
+			return fmt.Errorf("md: raid1 needs at least 2 members, have %d", n)
+		}
+		if chunkKiB != 0 {
+			return fmt.Errorf("md: raid1 has no chunk size (got %d KiB)", chunkKiB)
+		}
+	case RAID10:
+		if n < 2 {
+			return fmt.Errorf("md: raid10 needs at least 2 members, have %d", n)
+		}
+	case RAID0:
+		if n < 1 {
+			return fmt.Errorf("md: raid0 needs at least 1 member")
+		}
+	case RAID5:
+		if n < 3 {
+			return fmt.Errorf("md: raid5 needs at least 3 members, have %d", n)
+		}
+	default:
+		return fmt.Errorf("md: unsupported level %d", int32(level))
+	}
+	if n > maxDevices {
+		return fmt.Errorf("md: %d members, limit %d", n, maxDevices)
+	}
+	return nil
+}
+
+// componentSize is the per-member data size in sectors: the smallest
+// member's free space in KiB, rounded down to the chunk, or to 64 KiB for
+// RAID1 (mdadm's Create.c, "if this is ever reshaped to RAID5, we will need
+// a chunksize").
+func componentSize(sizes []int64, dataOffset, chunkKiB uint64, level Level) (uint64, error) {
+	var minKiB uint64
+	for i, s := range sizes {
+		sec := uint64(s) / sectorSize
+		if sec <= dataOffset+64 {
+			return 0, fmt.Errorf("md: member %d: %d sectors leave no room after data offset %d", i, sec, dataOffset)
+		}
+		free := (sec - dataOffset) / 2
+		if chunkKiB != 0 {
+			free &^= chunkKiB - 1
+		}
+		if i == 0 || free < minKiB {
+			minKiB = free
+		}
+	}
+	if level == RAID1 {
+		minKiB &^= 64 - 1
+	}
+	if minKiB == 0 {
+		return 0, fmt.Errorf("md: members too small for a %d KiB chunk", chunkKiB)
+	}
+	return minKiB * 2, nil
+}
+
+// badBlockLog places the bad-block log as mdadm's write_init_super1 does:
+// 8 sectors right after the bitmap space when the data offset leaves room
+// (4 KiB, none recorded: MD_FEATURE_BAD_BLOCKS stays clear so the kernel
+// reads none).
+func badBlockLog(dataOffset, size uint64) (sectors uint16, offset uint32) {
+	bmSpace := chooseBMSpace(size)
+	switch {
+	case dataOffset >= superOffset2+8+bmSpace+8:
+		return 8, uint32(8 + bmSpace)
+	case dataOffset >= superOffset2+16:
+		return 8, uint32(dataOffset - 8 - superOffset2)
+	}
+	return 0, 0
 }
 
 // Member is one disk of the array to create. The caller opens real disks
