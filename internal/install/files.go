@@ -135,8 +135,9 @@ func (m *Machine) rootRef() string {
 }
 
 // writeFiles writes the plan's files into the installed system, then
-// needle's log, inventory and plan under /var/log/needle/ of the root
-// filesystem, and the md arrays into /etc/mdadm/mdadm.conf.
+// needle's log, inventory, plan and install receipt (Receipt) under
+// /var/log/needle/ of the root filesystem, and the md arrays into
+// /etc/mdadm/mdadm.conf.
 func (m *Machine) writeFiles(ctx context.Context) error {
 	for _, f := range m.Plan.Files {
 		dir, err := m.mount(ctx, f.Filesystem)
@@ -160,6 +161,11 @@ func (m *Machine) writeFiles(ctx context.Context) error {
 		}
 		m.Report.Infof("files", "%s on %s: %d bytes, mode %04o, owner %d:%d", f.Path, f.Filesystem, len(data), mode, uid, gid)
 	}
+	// The receipt is reported first, so the log copied below holds it too.
+	receipt, err := m.emitReceipt(m.receipt())
+	if err != nil {
+		return err
+	}
 	if ref := m.rootRef(); ref != "" {
 		dir, err := m.mount(ctx, ref)
 		if err != nil {
@@ -181,10 +187,10 @@ func (m *Machine) writeFiles(ctx context.Context) error {
 				return fmt.Errorf("/var/log/needle/%s: %w", f, err)
 			}
 		}
-		m.Report.Infof("files", "needle's log, inventory and plan kept in /var/log/needle on %s", ref)
-		if err := m.writeReceipt(logDir); err != nil {
-			return err
+		if err := writeFile(filepath.Join(dir, ReceiptFile), receipt, 0o644, 0, 0); err != nil {
+			return fmt.Errorf("/%s: %w", ReceiptFile, err)
 		}
+		m.Report.Infof("files", "needle's log, inventory, plan and receipt kept in /var/log/needle on %s", ref)
 	}
 	return m.unmountAll()
 }

@@ -57,17 +57,18 @@ func (m *Machine) fetchPlan(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	signer := ""
 	if i, err := plan.VerifySignature(body, sig, keys); err != nil {
 		return fmt.Errorf("plan %s: %w", m.PlanURL, err)
 	} else if i >= 0 {
 		m.Report.Infof("plan", "signature verified with key %d of %s", i+1, m.config(PlanKeys))
-		m.PlanSigner = fmt.Sprintf("ed25519 key %d of %s: %x", i+1, m.config(PlanKeys), keys[i])
+		signer = planSigner(m.config(PlanKeys), i, keys[i])
 	}
 	p, err := plan.Parse(m.PlanURL, body)
 	if err != nil {
 		return err
 	}
-	m.PlanBytes, m.Plan = body, p
+	m.PlanBytes, m.Plan, m.PlanSigner = body, p, signer
 	_ = os.WriteFile(m.run("plan.yaml"), body, 0o644)
 	return nil
 }

@@ -1,16 +1,21 @@
 package install
 
 import (
+	"cmp"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
+	"github.com/needle-boot/needle/hwdb"
 	"github.com/needle-boot/needle/internal/manifest"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/raid"
@@ -18,152 +23,251 @@ import (
 	"github.com/needle-boot/needle/modules"
 )
 
-// Receipt binds together what put this OS on this box: the image (its
-// manifest's digest), the plan and who signed it, every driver decision
-// and loaded module, the RAID tools, the disks and the images written. The
-// files stage writes it to /var/log/needle/receipt.json of the installed
-// system and sends it as an event, so an auditor can tell exactly what
-// installed a machine.
+// ReceiptFile is where the files stage writes the receipt, under the
+// installed system's root filesystem.
+const ReceiptFile = "var/log/needle/receipt.json"
+
+// Receipt binds together what put this OS on this box, so that an auditor
+// can tell from the installed system alone which image, plan, drivers,
+// tools, disks and OS images did it. The files stage writes it to
+// /var/log/needle/receipt.json of the installed root and emits it as an
+// event (stage files, message "receipt: …", data {"receipt": …}).
+//
+// The JSON field names are stable; a field is added, never renamed, and
+// Format changes if a meaning ever does. Lists are sorted (modules by
+// name, hwdb decisions by device, the rest in plan order), so the same
+// install gives the same receipt.
+//
+//	{
+//	  "format": 1,
+//	  "kernel": "6.1.0-57-amd64",
+//	  "manifest": "sha256:…",                 // or "missing", with manifest_error
+//	  "plan": {"url": "http://…/plan.yaml", "digest": "sha256:…",
+//	           "signer": "unsigned"},         // or "ed25519:BASE64KEY (key 1 of /etc/needle/plan-keys.pub)"
+//	  "hwdb": [{"device": "0000:00:03.0", "rule": "/etc/needle/hwdb.d/x.yaml:11",
+//	            "rule_name": "…", "module": "megaraid_sas", "overlay": true, "outcome": "loaded"},
+//	           {"device": "0000:00:03.0", "rule": "…", "rule_name": "…", "raid_tool": "storcli"}],
+//	  "modules": [{"module": "megaraid_sas", "version": "…", "srcversion": "…",
+//	               "overlay": true, "rule": "…", "devices": ["0000:00:03.0"], "outcome": "loaded"}],
+//	  "raid_tools": [{"controller": "0000:00:03.0", "tool": "storcli", "tool_version": "…",
+//	                  "binary": "/bin/storcli", "sha256": "sha256:…", "rule": "…", "model": "…", "firmware": "…"}],
+//	  "disks": [{"id": "os", "name": "sda", "model": "…", "serial": "…", "wwn": "…", "size": 4294967296}],
+//	  "images": [{"target": "os/root", "url": "http://…", "algorithm": "sha256", "digest": "sha256:…"}]
+//	}
 type Receipt struct {
-	// Manifest is "sha256:…" of the image's /etc/needle/manifest.json, or
-	// "missing: …" for an image built without one.
-	Manifest string          `json:"manifest"`
-	Kernel   string          `json:"kernel"`
-	Plan     ReceiptPlan     `json:"plan"`
-	Modules  []ReceiptModule `json:"modules"`
-	Tools    []ReceiptTool   `json:"raid_tools"`
-	Disks    []ReceiptDisk   `json:"disks"`
-	Images   []ReceiptImage  `json:"images"`
+	Format int    `json:"format"` // 1
+	Kernel string `json:"kernel"` // the running kernel's release
+	// Manifest is "sha256:…" of the running image's
+	// /etc/needle/manifest.json, or "missing" (ManifestError says why)
+	// for an image built without one.
+	Manifest      string          `json:"manifest"`
+	ManifestError string          `json:"manifest_error,omitempty"`
+	Plan          ReceiptPlan     `json:"plan"`
+	HWDB          []ReceiptRule   `json:"hwdb"`
+	Modules       []ReceiptModule `json:"modules"`
+	Tools         []ReceiptTool   `json:"raid_tools"`
+	Disks         []ReceiptDisk   `json:"disks"`
+	Images        []ReceiptImage  `json:"images"`
 }
 
 // ReceiptPlan is the plan as fetched.
 type ReceiptPlan struct {
-	URL    string `json:"url"`
-	Digest string `json:"digest"` // sha256:… of the plan's bytes
-	Signer string `json:"signer"` // the key that verified it, or "unsigned"
+	URL    string `json:"url"`    // where it came from (a URL, or the image's or stick's file)
+	Digest string `json:"digest"` // sha256:… of the plan's bytes as fetched
+	// Signer is "unsigned", or the key that verified the detached
+	// signature: "ed25519:BASE64 (key N of FILE)", the key as the key
+	// file spells it.
+	Signer string `json:"signer"`
 }
 
-// ReceiptModule is one coldplug decision and what the kernel says of the
-// module it loaded.
+// ReceiptRule is one hwdb decision: a rule decided a device's driver (the
+// modules stage) or a controller's RAID tool (the raid stage).
+type ReceiptRule struct {
+	Device   string `json:"device"`              // PCI address (or the sysfs name of another device)
+	Rule     string `json:"rule"`                // file:line
+	RuleName string `json:"rule_name,omitempty"` // the rule's name
+	Module   string `json:"module,omitempty"`
+	Overlay  bool   `json:"overlay,omitempty"`
+	Outcome  string `json:"outcome,omitempty"` // of the module load, as coldplug reported it
+	RAIDTool string `json:"raid_tool,omitempty"`
+}
+
+// ReceiptModule is a kernel module of this boot: every module loaded when
+// the receipt was made (/proc/modules), plus those coldplug tried and did
+// not load. Version and Srcversion are what the running kernel says
+// (/sys/module/NAME/{version,srcversion}); the manifest has the same
+// fields for each file of the image, so the two can be compared.
 type ReceiptModule struct {
-	Device     string `json:"device"`
-	Rule       string `json:"rule,omitempty"` // the hwdb rule (file:line), empty for the alias match
-	Module     string `json:"module"`
-	Overlay    bool   `json:"overlay"`
-	Outcome    string `json:"outcome"`
-	Version    string `json:"version,omitempty"`    // /sys/module/M/version
-	Srcversion string `json:"srcversion,omitempty"` // /sys/module/M/srcversion
+	Module     string   `json:"module"`
+	Version    string   `json:"version,omitempty"`
+	Srcversion string   `json:"srcversion,omitempty"`
+	Overlay    bool     `json:"overlay"`           // loaded from lib/modules/KVER/updates/
+	Rule       string   `json:"rule,omitempty"`    // the hwdb rule that chose it (file:line)
+	Devices    []string `json:"devices,omitempty"` // the devices coldplug loaded it for
+	// Outcome is "loaded" for a module in /proc/modules, else coldplug's
+	// outcome (failed, builtin, blacklisted, …).
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
 }
 
-// ReceiptTool is a RAID vendor tool the raid stage ran.
+// ReceiptTool is a RAID vendor tool the raid stage ran for a controller.
 type ReceiptTool struct {
 	Controller  string `json:"controller"` // PCI address
-	Tool        string `json:"tool"`
-	ToolVersion string `json:"tool_version,omitempty"` // as the tool prints it
-	Binary      string `json:"binary,omitempty"`
-	SHA256      string `json:"sha256,omitempty"` // of the binary
+	Tool        string `json:"tool"`       // as the plan or the hwdb named it
+	ToolVersion string `json:"tool_version,omitempty"`
+	Binary      string `json:"binary,omitempty"` // the program run, found in PATH
+	SHA256      string `json:"sha256,omitempty"` // sha256:… of that program
+	Rule        string `json:"rule,omitempty"`   // the hwdb rule that named the tool, when the plan did not
 	Model       string `json:"model,omitempty"`
 	Firmware    string `json:"firmware,omitempty"`
 }
 
-// ReceiptDisk is a disk the plan selected.
+// ReceiptDisk is a disk the plan selected, by the identities the
+// inventory read.
 type ReceiptDisk struct {
-	ID     string `json:"id"` // the plan's disk id
-	Name   string `json:"name"`
+	ID     string `json:"id"`   // the plan's disk id
+	Name   string `json:"name"` // sda, nvme0n1, …
 	Model  string `json:"model,omitempty"`
 	Serial string `json:"serial,omitempty"`
 	WWN    string `json:"wwn,omitempty"`
 	Size   uint64 `json:"size"`
 }
 
-// ReceiptImage is an image written, with the digest it was verified
-// against while streaming.
+// ReceiptImage is an image written. Digest is the one the stream was
+// verified against while writing (the image stage stops on a mismatch,
+// and no receipt is written for a failed install).
 type ReceiptImage struct {
-	Target string `json:"target"` // disk id, or disk id/partition name
-	URL    string `json:"url"`
-	Digest string `json:"digest"` // sha256:… or sha512:…
+	Target    string `json:"target"` // the plan's disk id, or DISK/PARTITION
+	URL       string `json:"url"`
+	Algorithm string `json:"algorithm"` // sha256 or sha512
+	Digest    string `json:"digest"`    // ALGORITHM:hex
 }
 
-// receiptInputs is everything the receipt is made of, passed explicitly.
+// receiptInputs is everything a receipt is made of, passed explicitly so
+// the builder is a pure function of them and the files it names.
 type receiptInputs struct {
-	manifest  []byte // /etc/needle/manifest.json, nil when missing
-	missing   error
-	kernel    string
-	planURL   string
-	planBytes []byte
-	signer    string
-	coldplug  modules.Report
-	sysRoot   string // for /sys/module/M/{version,srcversion}
-	raid      []*raid.Applied
-	binaries  map[string]string // tool → binary path
-	validated *plan.Validated
+	kernel      string
+	manifest    []byte // /etc/needle/manifest.json; nil when manifestErr
+	manifestErr error
+	planURL     string
+	planBytes   []byte
+	signer      string            // "" for unsigned
+	coldplug    []modules.Result  // every coldplug decision
+	loaded      map[string]bool   // /proc/modules
+	sysRoot     string            // for /sys/module/NAME/{version,srcversion}
+	ruleNames   map[string]string // hwdb rule position → name
+	raid        []raidRun         // what the raid stage ran
+	disks       []plan.Selection  // the plan's disk selections
+	planDisks   []plan.Disk       // for the images
+}
+
+// raidRun is one raid entry the raid stage applied, with the tool it ran.
+type raidRun struct {
+	tool    string // as the plan or the hwdb named it
+	binary  string // the program's path, "" if not found
+	rule    string // the hwdb rule that named the tool, "" when the plan did
+	applied *raid.Applied
 }
 
 func buildReceipt(in receiptInputs) Receipt {
-	r := Receipt{Kernel: in.kernel, Modules: []ReceiptModule{}, Tools: []ReceiptTool{}, Disks: []ReceiptDisk{}, Images: []ReceiptImage{}}
-	if in.manifest != nil {
+	r := Receipt{Format: 1, Kernel: in.kernel, HWDB: []ReceiptRule{}, Modules: []ReceiptModule{},
+		Tools: []ReceiptTool{}, Disks: []ReceiptDisk{}, Images: []ReceiptImage{}}
+	if in.manifestErr == nil {
 		r.Manifest = manifest.Sum(in.manifest)
 	} else {
-		r.Manifest = fmt.Sprintf("missing: %v", in.missing)
+		r.Manifest, r.ManifestError = "missing", in.manifestErr.Error()
 	}
-	r.Plan = ReceiptPlan{URL: in.planURL, Digest: digest(in.planBytes), Signer: in.signer}
-	if r.Plan.Signer == "" {
-		r.Plan.Signer = "unsigned"
+	r.Plan = ReceiptPlan{URL: in.planURL, Digest: digest(in.planBytes), Signer: cmp.Or(in.signer, "unsigned")}
+
+	mods := map[string]*ReceiptModule{}
+	module := func(name string) *ReceiptModule {
+		name = modules.Normalize(name)
+		if mods[name] == nil {
+			mods[name] = &ReceiptModule{Module: name}
+		}
+		return mods[name]
 	}
-	for _, x := range in.coldplug.Results {
+	for name := range in.loaded {
+		module(name)
+	}
+	for _, x := range in.coldplug {
+		dev := filepath.Base(x.Device)
+		if x.Rule != "" {
+			r.HWDB = append(r.HWDB, ReceiptRule{Device: dev, Rule: x.Rule, RuleName: in.ruleNames[x.Rule],
+				Module: x.Module, Overlay: x.Overlay, Outcome: x.Outcome})
+		}
 		if x.Module == "" {
 			continue
 		}
-		rm := ReceiptModule{Device: x.Device, Rule: x.Rule, Module: x.Module, Overlay: x.Overlay, Outcome: x.Outcome}
-		dir := filepath.Join(in.sysRoot, "module", modules.Normalize(x.Module))
-		rm.Version = readTrim(filepath.Join(dir, "version"))
-		rm.Srcversion = readTrim(filepath.Join(dir, "srcversion"))
-		r.Modules = append(r.Modules, rm)
+		rm := module(x.Module)
+		rm.Devices = append(rm.Devices, dev)
+		if x.Rule != "" {
+			rm.Rule, rm.Overlay = x.Rule, x.Overlay
+		}
+		// A load that worked wins over a failure for another device.
+		if rm.Outcome == "" || rm.Error != "" && x.Error == "" {
+			rm.Outcome, rm.Error = x.Outcome, x.Error
+		}
 	}
-	for _, a := range in.raid {
-		res := a.After
-		if res == nil {
-			res = a.Before
+	for _, rm := range mods {
+		if in.loaded[rm.Module] {
+			rm.Outcome, rm.Error = "loaded", ""
 		}
-		t := ReceiptTool{Controller: a.Controller.PCIAddress, Model: a.Controller.Model, Firmware: a.Controller.Firmware}
-		if res != nil {
-			t.Tool, t.ToolVersion = res.Tool, res.ToolVersion
+		rm.Version, rm.Srcversion = raid.ModuleVersion(in.sysRoot, rm.Module)
+		slices.Sort(rm.Devices)
+		rm.Devices = slices.Compact(rm.Devices)
+		r.Modules = append(r.Modules, *rm)
+	}
+	slices.SortFunc(r.Modules, func(a, b ReceiptModule) int { return strings.Compare(a.Module, b.Module) })
+
+	for _, run := range in.raid {
+		a := run.applied
+		t := ReceiptTool{Controller: a.Controller.PCIAddress, Tool: run.tool, Binary: run.binary, Rule: run.rule,
+			Model: a.Controller.Model, Firmware: a.Controller.Firmware}
+		for _, res := range []*raid.Result{a.After, a.Before} {
+			if res != nil && t.ToolVersion == "" {
+				t.ToolVersion = res.ToolVersion
+			}
 		}
-		if bin := in.binaries[t.Tool]; bin != "" {
-			t.Binary = bin
-			if b, err := os.ReadFile(bin); err == nil {
+		if run.binary != "" {
+			if b, err := os.ReadFile(run.binary); err == nil {
 				t.SHA256 = digest(b)
 			}
 		}
+		if run.rule != "" {
+			r.HWDB = append(r.HWDB, ReceiptRule{Device: t.Controller, Rule: run.rule, RuleName: in.ruleNames[run.rule], RAIDTool: run.tool})
+		}
 		r.Tools = append(r.Tools, t)
 	}
-	if v := in.validated; v != nil {
-		for _, s := range v.Disks {
-			if s.Disk != nil {
-				r.Disks = append(r.Disks, ReceiptDisk{ID: s.ID, Name: s.Disk.Name, Model: s.Disk.Model, Serial: s.Disk.Serial, WWN: s.Disk.WWN, Size: s.Disk.Size})
-			}
+	slices.SortStableFunc(r.HWDB, func(a, b ReceiptRule) int { return strings.Compare(a.Device, b.Device) })
+
+	for _, s := range in.disks {
+		if d := s.Disk; d != nil {
+			r.Disks = append(r.Disks, ReceiptDisk{ID: s.ID, Name: d.Name, Model: d.Model, Serial: d.Serial, WWN: d.WWN, Size: d.Size})
 		}
-		for _, d := range v.Plan.Disks {
-			if d.Image != nil {
-				r.Images = append(r.Images, receiptImage(d.ID, d.Image))
-			}
-			for _, p := range d.Partitions {
-				if p.Image != nil {
-					r.Images = append(r.Images, receiptImage(d.ID+"/"+p.Name, p.Image))
-				}
+	}
+	for _, d := range in.planDisks {
+		if d.Image != nil {
+			r.Images = append(r.Images, receiptImage(d.ID, d.Image))
+		}
+		for _, p := range d.Partitions {
+			if p.Image != nil {
+				r.Images = append(r.Images, receiptImage(d.ID+"/"+p.Name, p.Image))
 			}
 		}
 	}
-	sort.SliceStable(r.Modules, func(i, j int) bool { return r.Modules[i].Device < r.Modules[j].Device })
 	return r
 }
 
+// receiptImage names the digest the image stage verified: sha512 when
+// the plan gives one, else sha256 (image stage, streamImages).
 func receiptImage(target string, im *plan.Image) ReceiptImage {
-	d := "sha256:" + strings.ToLower(im.SHA256)
-	if im.SHA256 == "" {
-		d = "sha512:" + strings.ToLower(im.SHA512)
+	alg, sum := "sha256", im.SHA256
+	if im.SHA512 != "" {
+		alg, sum = "sha512", im.SHA512
 	}
-	return ReceiptImage{Target: target, URL: im.URL, Digest: d}
+	sum = strings.ToLower(sum)
+	return ReceiptImage{Target: target, URL: im.URL, Algorithm: alg, Digest: alg + ":" + sum}
 }
 
 func digest(b []byte) string {
@@ -171,40 +275,87 @@ func digest(b []byte) string {
 	return "sha256:" + hex.EncodeToString(s[:])
 }
 
-func readTrim(p string) string {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
+// planSigner names the key that verified a plan: the key as the key
+// file spells it (standard base64), its position and the file.
+func planSigner(keyFile string, i int, key ed25519.PublicKey) string {
+	return fmt.Sprintf("ed25519:%s (key %d of %s)", base64.StdEncoding.EncodeToString(key), i+1, keyFile)
 }
 
-// writeReceipt writes receipt.json into dir (/var/log/needle of the
-// installed root) and reports it as an event.
-func (m *Machine) writeReceipt(dir string) error {
-	in := receiptInputs{kernel: m.KernelRelease, planURL: m.PlanURL, planBytes: m.PlanBytes, signer: m.PlanSigner,
-		coldplug: m.Coldplug, sysRoot: m.Root.Sys, raid: m.raidApplied, validated: m.Validated, binaries: map[string]string{}}
-	in.manifest, in.missing = os.ReadFile(m.config("manifest.json"))
-	for _, a := range m.raidApplied {
-		for _, res := range []*raid.Result{a.Before, a.After} {
-			if res != nil {
-				if p, err := exec.LookPath(res.Tool); err == nil {
-					in.binaries[res.Tool] = p
+// ruleNames maps each rule's position (file:line, as decisions name it)
+// to its name.
+func ruleNames(db *hwdb.DB) map[string]string {
+	out := map[string]string{}
+	if db != nil {
+		for _, r := range db.Rules() {
+			out[r.Pos()] = r.Name
+		}
+	}
+	return out
+}
+
+// raidRuns pairs each raid entry the raid stage applied with the tool it
+// ran: the plan's, else the one the hwdb names for the controller (the
+// decision raid.HWDBTool makes for ApplyPlan), and the rule that named it.
+func (m *Machine) raidRuns() []raidRun {
+	var out []raidRun
+	for i, a := range m.raidApplied {
+		if i >= len(m.Plan.RAID) {
+			break
+		}
+		c := m.Plan.RAID[i].Controller
+		run := raidRun{tool: c.Tool, applied: a}
+		if run.tool == "" && m.HWDB != nil && m.Inventory != nil {
+			for _, dev := range m.Inventory.PCI {
+				if dev.Addr == c.PCI {
+					if d, ok := m.HWDB.Decide(dev, m.Inventory.DMI, m.KernelRelease); ok {
+						run.tool, run.rule = d.RAIDTool, d.Rule
+					}
 				}
 			}
 		}
+		if d, err := raid.NewDriver(run.tool, "", nil); err == nil {
+			if p, err := exec.LookPath(d.Binary()); err == nil {
+				run.binary = p
+			}
+		}
+		out = append(out, run)
 	}
-	r := buildReceipt(in)
+	return out
+}
+
+// receipt gathers the inputs from what the stages left and builds the
+// receipt.
+func (m *Machine) receipt() Receipt {
+	in := receiptInputs{kernel: m.KernelRelease, planURL: m.PlanURL, planBytes: m.PlanBytes, signer: m.PlanSigner,
+		coldplug: m.Coldplug.Results, sysRoot: m.Root.Sys, ruleNames: ruleNames(m.HWDB), raid: m.raidRuns()}
+	in.manifest, in.manifestErr = os.ReadFile(m.config("manifest.json"))
+	if errors.Is(in.manifestErr, os.ErrNotExist) {
+		in.manifestErr = fmt.Errorf("%s: not in this image (built without a manifest)", m.config("manifest.json"))
+	}
+	if loaded, err := modules.ReadProcModules(m.Root.Proc); err == nil {
+		in.loaded = loaded
+	} else {
+		m.Report.Warnf("files", "receipt: %v; the receipt lists coldplug's modules only", err)
+	}
+	if m.Validated != nil {
+		in.disks = m.Validated.Disks
+	}
+	if m.Plan != nil {
+		in.planDisks = m.Plan.Disks
+	}
+	return buildReceipt(in)
+}
+
+// emitReceipt reports the receipt as an event and returns its JSON for
+// receipt.json.
+func (m *Machine) emitReceipt(r Receipt) ([]byte, error) {
 	js, err := json.MarshalIndent(r, "", " ")
 	if err != nil {
-		return err
-	}
-	if err := writeFile(filepath.Join(dir, "receipt.json"), append(js, '\n'), 0o644, 0, 0); err != nil {
-		return fmt.Errorf("/var/log/needle/receipt.json: %w", err)
+		return nil, fmt.Errorf("receipt: %w", err)
 	}
 	m.Report.Emit(report.Event{Stage: "files", Kind: report.Info,
-		Message: fmt.Sprintf("receipt: image manifest %s, plan %s (%s), %d modules, %d raid tools, %d disks, %d images",
-			r.Manifest, r.Plan.Digest, r.Plan.Signer, len(r.Modules), len(r.Tools), len(r.Disks), len(r.Images)),
+		Message: fmt.Sprintf("receipt: image manifest %s, plan %s (%s), %d hwdb decisions, %d modules, %d raid tools, %d disks, %d images",
+			r.Manifest, r.Plan.Digest, r.Plan.Signer, len(r.HWDB), len(r.Modules), len(r.Tools), len(r.Disks), len(r.Images)),
 		Data: map[string]any{"receipt": r}})
-	return nil
+	return append(js, '\n'), nil
 }
