@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/needle-boot/needle/internal/manifest"
 	"github.com/needle-boot/needle/internal/raid/fake"
 	"github.com/needle-boot/needle/internal/report"
 	"github.com/needle-boot/needle/qemu-test/osimage"
@@ -86,6 +87,13 @@ func TestEndToEnd(t *testing.T) {
 	})
 	vm.Expect(`image: root: zstd sha256:`+im.SHA256, 15*time.Minute)
 	vm.Expect(`files: /etc/needle-marker on root`, 2*time.Minute)
+	// The receipt cites the image that installed: the digest of the
+	// manifest build wrote beside it (out/needle.manifest.json).
+	mf, err := os.ReadFile(filepath.Join(filepath.Dir(a.Initrd), "needle.manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm.Expect(`files: receipt: image manifest `+manifest.Sum(mf)+`, plan sha256:[0-9a-f]{64} \(unsigned\)`, 2*time.Minute)
 	vm.Expect(`handoff: kexec_file_load`, 2*time.Minute)
 	handoff := time.Since(vm.Started)
 	m := vm.Expect(`NEEDLE-INSTALLED hostname=(\S+) marker=(\S+) md=(\S+) `, 5*time.Minute)
