@@ -72,10 +72,12 @@ func TestDecideBuiltin(t *testing.T) {
 		{"sas2308 4.4-rc1 is before 4.4", pci(0x1000, 0x0087, 0x1000, 0x3020, sas), r720, "4.4.0-rc1", "module mpt2sas raid_tool sas2ircu @lsi-sas2.yaml"},
 		{"0x0075 is no SAS2 id", pci(0x1000, 0x0075, 0x1000, 0x3020, sas), r720, "6.1.0-56-amd64", ""},
 		{"perc h200 integrated, bookworm", pci(0x1000, 0x0072, 0x1028, 0x1f1e, sas), r720, "6.1.0-56-amd64", "module mpt3sas raid_tool sas2ircu @lsi-sas2.yaml"},
-		{"seed: sas2008 in c5220, wheezy", pci(0x1000, 0x0072, 0x1000, 0x3020, sas), c5220, "3.2.0-4-amd64", "overlay mpt2sas raid_tool sas2ircu @dell-c5220.yaml"},
-		{"seed: c5220 glob takes a suffix", pci(0x1000, 0x0072, 0x1000, 0x3020, sas), inventory.DMI{SysVendor: "Dell Inc.", ProductName: "PowerEdge C5220 sled"}, "3.2.0-4-amd64", "overlay mpt2sas raid_tool sas2ircu @dell-c5220.yaml"},
-		{"seed beats perc subsystem rule", pci(0x1000, 0x0072, 0x1028, 0x1f1e, sas), c5220, "3.2.0-4-amd64", "overlay mpt2sas raid_tool sas2ircu @dell-c5220.yaml"},
-		{"seed rule ends at 4.4", pci(0x1000, 0x0072, 0x1000, 0x3020, sas), c5220, "6.1.0-56-amd64", "module mpt3sas raid_tool sas2ircu @lsi-sas2.yaml"},
+		{"seed: sas2008 in c5220, squeeze", pci(0x1000, 0x0072, 0x1000, 0x3020, sas), c5220, "2.6.32-5-amd64", "overlay mpt2sas raid_tool sas2ircu @dell-c5220.yaml"},
+		{"seed: c5220 glob takes a suffix", pci(0x1000, 0x0072, 0x1000, 0x3020, sas), inventory.DMI{SysVendor: "Dell Inc.", ProductName: "PowerEdge C5220 sled"}, "2.6.32-5-amd64", "overlay mpt2sas raid_tool sas2ircu @dell-c5220.yaml"},
+		{"seed beats perc subsystem rule", pci(0x1000, 0x0072, 0x1028, 0x1f1e, sas), c5220, "2.6.32-5-amd64", "overlay mpt2sas raid_tool sas2ircu @dell-c5220.yaml"},
+		{"seed rule is off on 6.1", pci(0x1000, 0x0072, 0x1000, 0x3020, sas), c5220, "6.1.0-56-amd64", "module mpt3sas raid_tool sas2ircu @lsi-sas2.yaml"},
+		{"seed rule ends before 2.6.36", pci(0x1000, 0x0072, 0x1000, 0x3020, sas), c5220, "2.6.36-1-amd64", "module mpt2sas raid_tool sas2ircu @lsi-sas2.yaml"},
+		{"seed rule covers 2.6.35", pci(0x1000, 0x0072, 0x1000, 0x3020, sas), c5220, "2.6.35-1-amd64", "overlay mpt2sas raid_tool sas2ircu @dell-c5220.yaml"},
 		// The QEMU overlay proof is test data (qemu-test/testdata/hwdb), not
 		// shipped: a real C5220 with a MegaRAID SAS 9260-8i gets the stock driver.
 		{"megasas-gen2 in c5220 is stock", pci(0x1000, 0x0079, 0x1000, 0x9261, raid), c5220, "6.1.0-56-amd64", "module megaraid_sas raid_tool storcli @megaraid.yaml"},
@@ -107,7 +109,7 @@ func TestDecideBuiltin(t *testing.T) {
 
 func TestSeedDecisionCarriesNoteAndReference(t *testing.T) {
 	db := loadBuiltin(t)
-	d, ok := db.Decide(pci(0x1000, 0x0072, 0x1000, 0x3020, 0x010700), c5220, "3.2.0-4-amd64")
+	d, ok := db.Decide(pci(0x1000, 0x0072, 0x1000, 0x3020, 0x010700), c5220, "2.6.32-5-amd64")
 	if !ok {
 		t.Fatal("no decision for the seed case")
 	}
@@ -734,7 +736,7 @@ func TestOverlays(t *testing.T) {
 		want   []string
 	}{
 		// The seed rule (mpt2sas) ends at 4.4; the QEMU proof covers 6.1.
-		{"3.2.0-4-amd64", []string{"mpt2sas dell-c5220-sas2008-sas2ircu-segfault dell-c5220.yaml"}},
+		{"2.6.32-5-amd64", []string{"mpt2sas dell-c5220-sas2008-sas2ircu-segfault dell-c5220.yaml"}},
 		{"6.1.0-57-amd64", []string{"megaraid_sas qemu-c5220-megasas-gen2-overlay-proof qemu-overlay-proof.yaml"}},
 		{"6.12.0-1-amd64", nil},
 	} {

@@ -7,11 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/needle-boot/needle/hwdb"
 	"github.com/needle-boot/needle/internal/inventory"
+	"github.com/needle-boot/needle/modules"
 )
 
 // runHwdb is `needle hwdb check [DIR…]` and `needle hwdb match --sysfs DIR`.
@@ -97,8 +99,18 @@ func overlayNeeds(kernel string, builtin bool, extra []string) ([]hwdb.OverlayNe
 func runHwdbCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := newFlags("hwdb check", stderr)
 	noBuiltin := fl.Bool("no-builtin", false, "check the directories alone, without the built-in rules")
+	var recipeDirs []string
+	fl.Func("recipes", "overlay recipe `DIR` (repeatable; default modules/overlays when it exists): a rule naming an overlay no recipe there makes is flagged", func(s string) error {
+		recipeDirs = append(recipeDirs, s)
+		return nil
+	})
 	if err := fl.Parse(args); err != nil {
 		return err
+	}
+	if len(recipeDirs) == 0 {
+		if fi, err := os.Stat("modules/overlays"); err == nil && fi.IsDir() {
+			recipeDirs = []string{"modules/overlays"}
+		}
 	}
 	var sets []fs.FS
 	if !*noBuiltin {
@@ -118,8 +130,44 @@ func runHwdbCheck(_ context.Context, args []string, stdout, stderr io.Writer) er
 	for _, r := range db.Rules() {
 		files[r.File] = true
 	}
+	if len(recipeDirs) > 0 {
+		made, err := recipeModules(recipeDirs)
+		if err != nil {
+			return fmt.Errorf("hwdb check: %w", err)
+		}
+		for _, r := range db.Rules() {
+			if d := r.Decision(); d.Overlay && !made[modules.Normalize(d.Module)] {
+				fmt.Fprintf(stdout, "warning: rule %s (%s) names overlay %s, and no recipe in %s makes it: an image for a kernel in its range cannot be built\n",
+					r.Name, r.Pos(), d.Module, strings.Join(recipeDirs, ", "))
+			}
+		}
+	}
 	_, err = fmt.Fprintf(stdout, "ok: %d rules in %d files, no conflicts\n", len(db.Rules()), len(files))
 	return err
+}
+
+// recipeModules reads the MODULE= line of every DIR/*/recipe (the shell
+// files modules/build.sh sources), as build.sh matches rules to recipes.
+func recipeModules(dirs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("--recipes %s: not a directory", d)
+		}
+		files, _ := filepath.Glob(filepath.Join(d, "*", "recipe"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "MODULE="); ok {
+					out[modules.Normalize(strings.Trim(v, `"'`))] = true
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // runHwdbMatch explains, for each PCI device of a host or captured tree,

@@ -44,8 +44,8 @@ func TestHwdbOverlays(t *testing.T) {
 		{"built-in rules need nothing on 6.1", []string{"--kernel", "6.1.0-57-amd64"}, "", ""},
 		{"extra rule applies", []string{"--kernel", "6.1.0-57-amd64", "--hwdb-extra", qemuProofRules}, proof, ""},
 		{"extra rule outside its range", []string{"--kernel", "6.2.0-1-amd64", "--hwdb-extra", qemuProofRules}, "", ""},
-		{"built-in seed rule on an old kernel", []string{"--kernel", "3.2.0-4-amd64"}, "mpt2sas dell-c5220-sas2008-sas2ircu-segfault hwdb/rules/dell-c5220.yaml:", ""},
-		{"built-in rules left out", []string{"--kernel", "3.2.0-4-amd64", "--no-builtin", "--hwdb-extra", qemuProofRules}, "", ""},
+		{"built-in seed rule on an old kernel", []string{"--kernel", "2.6.32-5-amd64"}, "mpt2sas dell-c5220-sas2008-sas2ircu-segfault hwdb/rules/dell-c5220.yaml:", ""},
+		{"built-in rules left out", []string{"--kernel", "2.6.32-5-amd64", "--no-builtin", "--hwdb-extra", qemuProofRules}, "", ""},
 		{"sorted by module", []string{"--kernel", "6.1.0-57-amd64", "--no-builtin", "--hwdb-extra", two, "--hwdb-extra", qemuProofRules},
 			"aa_drv aa-rule " + two + "/two.yaml:7\n" + proof + "zz_drv zz-rule " + two + "/two.yaml:2\n", ""},
 		{"no rules at all", []string{"--kernel", "6.1.0-57-amd64", "--no-builtin"}, "", "--no-builtin needs at least one --hwdb-extra DIR"},
@@ -91,8 +91,27 @@ func TestBuildRefusesMissingOverlay(t *testing.T) {
 			t.Errorf("checkOverlays(without the overlay) = %v, want an error containing %q", err, want)
 		}
 	}
-	old := initramfs.Spec{KernelRelease: "3.2.0-4-amd64"}
+	old := initramfs.Spec{KernelRelease: "2.6.32-5-amd64"}
 	if err := checkOverlays(old, nil); err == nil || !strings.Contains(err.Error(), "overlay mpt2sas") {
-		t.Errorf("checkOverlays(3.2 kernel) = %v, want the seed rule's mpt2sas missing", err)
+		t.Errorf("checkOverlays(2.6.32 kernel) = %v, want the seed rule's mpt2sas missing", err)
+	}
+}
+
+// TestHwdbCheckFlagsOverlayWithoutRecipe: needle hwdb check names a rule
+// whose overlay no recipe makes (the shipped seed rule today: its mpt2sas
+// patch is for kernels before 2.6.36), and not one whose recipe exists.
+func TestHwdbCheckFlagsOverlayWithoutRecipe(t *testing.T) {
+	out, err := runNeedle(t, "hwdb", "check", "--recipes", "../../qemu-test/testdata/overlays", qemuProofRules)
+	if err != nil {
+		t.Fatalf("hwdb check: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "warning: rule dell-c5220-sas2008-sas2ircu-segfault (hwdb/rules/dell-c5220.yaml:") || !strings.Contains(out, "names overlay mpt2sas, and no recipe") {
+		t.Errorf("hwdb check does not flag the seed rule's missing mpt2sas recipe:\n%s", out)
+	}
+	if strings.Contains(out, "overlay megaraid_sas, and no recipe") {
+		t.Errorf("hwdb check flags megaraid_sas, whose recipe exists:\n%s", out)
+	}
+	if _, err := runNeedle(t, "hwdb", "check", "--recipes", "/nonexistent"); err == nil {
+		t.Errorf("hwdb check --recipes /nonexistent succeeded")
 	}
 }
