@@ -81,7 +81,7 @@ func TestDecideBuiltin(t *testing.T) {
 		// The QEMU overlay proof is test data (qemu-test/testdata/hwdb), not
 		// shipped: a real C5220 with a MegaRAID SAS 9260-8i gets the stock driver.
 		{"megasas-gen2 in c5220 is stock", pci(0x1000, 0x0079, 0x1000, 0x9261, raid), c5220, "6.1.0-56-amd64", "module megaraid_sas raid_tool storcli @megaraid.yaml"},
-		{"perc h710 is perccli", pci(0x1000, 0x005d, 0x1028, 0x1f49, raid), r720, "6.1.0-56-amd64", "module megaraid_sas raid_tool perccli @megaraid.yaml"},
+		{"perc h730 mini (005d sub 1028:1f49) is perccli", pci(0x1000, 0x005d, 0x1028, 0x1f49, raid), r720, "6.1.0-56-amd64", "module megaraid_sas raid_tool perccli @megaraid.yaml"},
 		{"sas40xx is mpi3mr", pci(0x1000, 0x00a5, 0x1000, 0x4620, raid), r720, "6.1.0-56-amd64", "module mpi3mr raid_tool storcli2 @megaraid.yaml"},
 		{"sas3008", pci(0x1000, 0x0097, 0x1000, 0x30e0, sas), r720, "6.1.0-56-amd64", "module mpt3sas raid_tool sas3ircu @lsi-sas3.yaml"},
 		{"adaptec series 8", pci(0x9005, 0x028d, 0x9005, 0x0554, raid), r720, "6.1.0-56-amd64", "module aacraid raid_tool arcconf @adaptec.yaml"},
