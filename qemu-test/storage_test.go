@@ -567,6 +567,10 @@ func checkReceipt(t *testing.T, a Artifacts, receipt string, planBytes []byte, s
 		Disks    []struct{ Serial string }
 		Images   []struct{ Digest string }
 	}
+	// debugfs prints its banner ("debugfs 1.47.0 (…)") before the file.
+	if i := strings.Index(receipt, "{"); i > 0 {
+		receipt = receipt[i:]
+	}
 	if err := json.Unmarshal([]byte(receipt), &r); err != nil {
 		t.Fatalf("receipt.json: %v\n%s", err, receipt)
 	}
