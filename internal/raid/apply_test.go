@@ -306,7 +306,7 @@ func TestSegfaultDiagnosis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := &inventory.Inventory{Kernel: "3.16.0-4-amd64",
+	inv := &inventory.Inventory{Kernel: "2.6.32-5-amd64",
 		DMI: inventory.DMI{SysVendor: "Dell Inc.", ProductName: "PowerEdge C5220"},
 		PCI: []inventory.PCIDevice{{Addr: "0000:03:00.0", Vendor: 0x1000, Device: 0x0072, SubVendor: 0x1028, SubDevice: 0x1f1e, Class: 0x010700, Driver: "mpt2sas", Name: "SAS2008 PCI-Express Fusion-MPT SAS-2 [Falcon]"}}}
 	for _, tc := range []struct {
@@ -315,7 +315,7 @@ func TestSegfaultDiagnosis(t *testing.T) {
 		overlay  string
 	}{
 		{"stock module", map[string]string{}, "overlay: no (stock module); the hwdb rule asked for an overlay, which is not what is loaded"},
-		{"overlay loaded", map[string]string{"mpt2sas": "lib/modules/3.16.0-4-amd64/updates/mpt2sas.ko"}, "overlay: yes (lib/modules/3.16.0-4-amd64/updates/mpt2sas.ko)"},
+		{"overlay loaded", map[string]string{"mpt2sas": "lib/modules/2.6.32-5-amd64/updates/mpt2sas.ko"}, "overlay: yes (lib/modules/2.6.32-5-amd64/updates/mpt2sas.ko)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := Diagnoser{SysRoot: sys, Inventory: inv, DB: db, Overlays: tc.overlays}
@@ -462,7 +462,7 @@ func TestDiagnoseWithoutAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := &inventory.Inventory{Kernel: "3.16.0-4-amd64", DMI: inventory.DMI{SysVendor: "Dell Inc.", ProductName: "PowerEdge C5220"},
+	inv := &inventory.Inventory{Kernel: "2.6.32-5-amd64", DMI: inventory.DMI{SysVendor: "Dell Inc.", ProductName: "PowerEdge C5220"},
 		PCI: []inventory.PCIDevice{
 			{Addr: "0000:00:1f.2", Vendor: 0x8086, Device: 0x1c02, Class: 0x010601, Driver: "ahci"},
 			{Addr: "0000:03:00.0", Vendor: 0x1000, Device: 0x0072, SubVendor: 0x1028, SubDevice: 0x1f1e, Class: 0x010700, Driver: "mpt2sas"},
