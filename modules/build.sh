@@ -15,10 +15,6 @@
 # and patch digests, the packages it was built from). OUT defaults to
 # .cache/overlays. `needle build --overlay-dir OUT/KVER` puts it under
 # lib/modules/KVER/updates/ in the image. See modules/README.md, "Overlays".
-#
-# Environment: BUILD_TAG names the build directory (several builds of one
-# recipe can run in parallel); PATCH_DIR adds an ordered series of patches
-# applied after the recipe's own (needle bisect build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -93,14 +89,11 @@ if [ ! -e "$stamp" ]; then
   touch "$stamp"
 fi
 
-build=$CACHE/overlay-build/$MODULE-$kver${BUILD_TAG:+-$BUILD_TAG}
+build=$CACHE/overlay-build/$MODULE-$kver
 rm -rf "$build" && mkdir -p "$build/$(dirname "$SOURCE_DIR")"
 cp -r "$src/$SOURCE_DIR" "$build/$SOURCE_DIR"
 patches=("$recipe"/*.patch)
 [ -e "${patches[0]}" ] || patches=()
-if [ -n "${PATCH_DIR:-}" ]; then
-  for p in "$PATCH_DIR"/*.patch; do [ -e "$p" ] && patches+=("$p"); done
-fi
 for p in "${patches[@]}"; do
   patch -p1 -s -d "$build" <"$p" >&2 || die "patch $(basename "$p") does not apply to $source_pkg $source_ver $SOURCE_DIR"
 done

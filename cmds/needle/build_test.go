@@ -13,6 +13,7 @@ import (
 
 	"github.com/needle-boot/needle/initramfs"
 	"github.com/needle-boot/needle/internal/manifest"
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 const testLock = `# build.lock for the test
@@ -209,7 +210,7 @@ func TestAddManifestOverlayProvenance(t *testing.T) {
 func elfModule(t *testing.T, modinfo string) []byte {
 	t.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc not installed (host-packages.txt)")
+		testenv.Unavailable(t, "gcc not installed (host-packages.txt)")
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "m.c")

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/needle-boot/needle/initramfs"
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 const sumA = "3f0e8b2c1d4a5b6c7d8e9f00112233445566778899aabbccddeeff0011223344"
@@ -52,7 +53,7 @@ func fakeKo(t *testing.T, modinfo string) string {
 	t.Helper()
 	cc, err := exec.LookPath("gcc")
 	if err != nil {
-		t.Skip("gcc not installed (host-packages.txt)")
+		testenv.Unavailable(t, "gcc not installed (host-packages.txt)")
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "m.c")
