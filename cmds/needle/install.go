@@ -19,7 +19,10 @@ import (
 //
 // The stages that only look (inventory, modules, network, plan) always
 // run, since the later ones need what they find; --from skips the
-// destructive stages before the one named, and --only runs just one.
+// destructive stages before the one named. A cut that leaves a step
+// without the result it reads (--from image: the disks stage opens and
+// places the disks the image is streamed into) is refused before anything
+// runs.
 func runInstall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("install", stderr)
 	from := fs.String("from", "", "continue from this stage: "+cmdline.StageList())
@@ -59,6 +62,11 @@ func runInstall(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				run = append(run, s)
 			}
 		}
+	}
+	if err := run.Check(); err != nil {
+		// A later stage reads what a skipped one made (the image stage
+		// streams into the disks the disks stage opened and placed).
+		return fmt.Errorf("install: --from %s --to %s: %w; continue from an earlier stage", *from, *to, err)
 	}
 	if err := run.Run(ctx, stage.Options{Report: rep}); err != nil {
 		return fmt.Errorf("install: %w", err)

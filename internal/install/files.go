@@ -41,15 +41,28 @@ func (m *Machine) loadModule(ctx context.Context, name string) error {
 	return err
 }
 
+// mounter mounts the installed system's filesystems under mountRoot by
+// the plan's references, for the files and handoff stages.
+type mounter struct {
+	m       *Machine
+	disks   *Disks
+	mounted map[string]string // reference → directory
+	order   []string          // directories, in mount order
+}
+
+func (m *Machine) mounter(disks *Disks) *mounter {
+	return &mounter{m: m, disks: disks, mounted: map[string]string{}}
+}
+
 // device maps a filesystem reference to its block device: a partition of
 // the plan by name, or DISK:N for partition N inside a whole-disk image.
-func (m *Machine) device(ref string) (string, error) {
-	if dev, ok := m.PartDev[ref]; ok {
+func (mt *mounter) device(ref string) (string, error) {
+	if dev, ok := mt.disks.PartDev[ref]; ok {
 		return dev, nil
 	}
 	if id, n, ok := strings.Cut(ref, ":"); ok {
 		num, err := strconv.Atoi(n)
-		for _, t := range m.disks {
+		for _, t := range mt.disks.targets {
 			if t.id == id && err == nil {
 				return "/dev/" + disk.PartName(t.disk.Name, num), nil
 			}
@@ -61,11 +74,11 @@ func (m *Machine) device(ref string) (string, error) {
 // mount mounts the filesystem ref under mountRoot (once) and returns the
 // directory. The type is found by trying ext4, xfs, vfat and btrfs, each
 // module loaded first.
-func (m *Machine) mount(ctx context.Context, ref string) (string, error) {
-	if dir, ok := m.mounted[ref]; ok {
+func (mt *mounter) mount(ctx context.Context, ref string) (string, error) {
+	if dir, ok := mt.mounted[ref]; ok {
 		return dir, nil
 	}
-	dev, err := m.device(ref)
+	dev, err := mt.device(ref)
 	if err != nil {
 		return "", err
 	}
@@ -75,15 +88,15 @@ func (m *Machine) mount(ctx context.Context, ref string) (string, error) {
 	}
 	var tried []string
 	for _, fstype := range []string{"ext4", "xfs", "vfat", "btrfs"} {
-		if err := m.loadModule(ctx, fstype); err != nil {
+		if err := mt.m.loadModule(ctx, fstype); err != nil {
 			tried = append(tried, fstype+": "+err.Error())
 			continue
 		}
 		err := unix.Mount(dev, dir, fstype, 0, "")
 		if err == nil {
-			m.mounted[ref] = dir
-			m.mountOrder = append(m.mountOrder, dir)
-			m.Report.Infof("files", "mounted %s (%s, %s) on %s", dev, ref, fstype, dir)
+			mt.mounted[ref] = dir
+			mt.order = append(mt.order, dir)
+			mt.m.Report.Infof("files", "mounted %s (%s, %s) on %s", dev, ref, fstype, dir)
 			return dir, nil
 		}
 		tried = append(tried, fstype+": "+err.Error())
@@ -93,43 +106,43 @@ func (m *Machine) mount(ctx context.Context, ref string) (string, error) {
 
 // mountSpec mounts an fstab source of the installed system (a separate
 // /boot) by matching it against the references the disks stage recorded.
-func (m *Machine) mountSpec(ctx context.Context, spec, fstype string) (string, error) {
+func (mt *mounter) mountSpec(ctx context.Context, spec, fstype string) (string, error) {
 	key, val, _ := strings.Cut(spec, "=")
 	kind := map[string]string{"UUID": "uuid:", "PARTUUID": "partuuid:", "LABEL": "label:"}[key]
-	for ref, v := range m.Refs {
+	for ref, v := range mt.disks.Refs {
 		if kind != "" && strings.HasPrefix(ref, kind) && strings.EqualFold(v, val) {
-			return m.mount(ctx, strings.TrimPrefix(ref, kind))
+			return mt.mount(ctx, strings.TrimPrefix(ref, kind))
 		}
 	}
-	for name, dev := range m.PartDev {
+	for name, dev := range mt.disks.PartDev {
 		if dev == spec {
-			return m.mount(ctx, name)
+			return mt.mount(ctx, name)
 		}
 	}
 	return "", fmt.Errorf("fstab source %s: not a filesystem this install made", spec)
 }
 
 // unmountAll unmounts what mount mounted, in reverse order, after a sync.
-func (m *Machine) unmountAll() error {
+func (mt *mounter) unmountAll() error {
 	unix.Sync()
 	var errs []error
-	for i := len(m.mountOrder) - 1; i >= 0; i-- {
-		if err := unix.Unmount(m.mountOrder[i], 0); err != nil && !errors.Is(err, unix.EINVAL) {
-			errs = append(errs, fmt.Errorf("unmount %s: %w", m.mountOrder[i], err))
+	for i := len(mt.order) - 1; i >= 0; i-- {
+		if err := unix.Unmount(mt.order[i], 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", mt.order[i], err))
 		}
 	}
-	m.mountOrder, m.mounted = nil, map[string]string{}
+	mt.order, mt.mounted = nil, map[string]string{}
 	return errors.Join(errs...)
 }
 
 // rootRef is the filesystem needle's own record goes to: the handoff's
 // root, else the filesystem of the first file.
-func (m *Machine) rootRef() string {
-	if b := m.Plan.Boot; b != nil && b.Kexec != nil {
+func rootRef(p *plan.Plan) string {
+	if b := p.Boot; b != nil && b.Kexec != nil {
 		return b.Kexec.Root
 	}
-	if len(m.Plan.Files) > 0 {
-		return m.Plan.Files[0].Filesystem
+	if len(p.Files) > 0 {
+		return p.Files[0].Filesystem
 	}
 	return ""
 }
@@ -138,9 +151,10 @@ func (m *Machine) rootRef() string {
 // needle's log, inventory, plan and install receipt (Receipt) under
 // /var/log/needle/ of the root filesystem, and the md arrays into
 // /etc/mdadm/mdadm.conf.
-func (m *Machine) writeFiles(ctx context.Context) error {
-	for _, f := range m.Plan.Files {
-		dir, err := m.mount(ctx, f.Filesystem)
+func (m *Machine) writeFiles(ctx context.Context, in installed) error {
+	mt := m.mounter(in.disks)
+	for _, f := range in.plan.Plan.Files {
+		dir, err := mt.mount(ctx, f.Filesystem)
 		if err != nil {
 			return err
 		}
@@ -162,20 +176,20 @@ func (m *Machine) writeFiles(ctx context.Context) error {
 		m.Report.Infof("files", "%s on %s: %d bytes, mode %04o, owner %d:%d", f.Path, f.Filesystem, len(data), mode, uid, gid)
 	}
 	// The receipt is reported first, so the log copied below holds it too.
-	receipt, err := m.emitReceipt(m.receipt())
+	receipt, err := m.emitReceipt(m.receipt(in))
 	if err != nil {
 		return err
 	}
-	if ref := m.rootRef(); ref != "" {
-		dir, err := m.mount(ctx, ref)
+	if ref := rootRef(in.plan.Plan); ref != "" {
+		dir, err := mt.mount(ctx, ref)
 		if err != nil {
 			return err
 		}
-		if len(m.MDConf) > 0 {
-			if err := appendFile(filepath.Join(dir, "etc/mdadm/mdadm.conf"), strings.Join(m.MDConf, "\n")+"\n"); err != nil {
+		if conf := in.vols.MDConf; len(conf) > 0 {
+			if err := appendFile(filepath.Join(dir, "etc/mdadm/mdadm.conf"), strings.Join(conf, "\n")+"\n"); err != nil {
 				return fmt.Errorf("mdadm.conf: %w", err)
 			}
-			m.Report.Infof("files", "/etc/mdadm/mdadm.conf: %d arrays", len(m.MDConf))
+			m.Report.Infof("files", "/etc/mdadm/mdadm.conf: %d arrays", len(conf))
 		}
 		logDir := filepath.Join(dir, "var/log/needle")
 		for _, f := range []string{"events.jsonl", "inventory.json", "plan.yaml"} {
@@ -192,7 +206,7 @@ func (m *Machine) writeFiles(ctx context.Context) error {
 		}
 		m.Report.Infof("files", "needle's log, inventory, plan and receipt kept in /var/log/needle on %s", ref)
 	}
-	return m.unmountAll()
+	return mt.unmountAll()
 }
 
 // contents returns a file's bytes: inline, or fetched and verified.

@@ -13,18 +13,19 @@ import (
 // command line found on its root (or given by the plan), or a plain reboot
 // when the plan says so or kexec is refused and the plan's fallback is
 // reboot. On success it does not return.
-func (m *Machine) handoff(ctx context.Context) error {
-	b := m.Plan.Boot
+func (m *Machine) handoff(ctx context.Context, pl *Planned, disks *Disks) error {
+	b := pl.Plan.Boot
 	if b.Reboot != nil {
 		m.Report.Infof("handoff", "the plan says reboot")
 		m.After = "reboot"
 		return nil
 	}
+	mt := m.mounter(disks)
 	h := &handoff.Handoff{
 		Boot:      b,
-		Mount:     m.mount,
-		MountSpec: m.mountSpec,
-		Refs:      handoff.Refs(m.Refs),
+		Mount:     mt.mount,
+		MountSpec: mt.mountSpec,
+		Refs:      handoff.Refs(disks.Refs),
 		MountRoot: mountRoot,
 		TempDir:   m.RunDir,
 		Sys:       handoff.SysLinux(m.Root.Proc),

@@ -4,22 +4,15 @@
 package install
 
 import (
-	"net"
 	"net/http"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/needle-boot/needle/hwdb"
-	"github.com/needle-boot/needle/internal/bootmedia"
 	"github.com/needle-boot/needle/internal/cmdline"
 	"github.com/needle-boot/needle/internal/fetch"
 	"github.com/needle-boot/needle/internal/inventory"
-	"github.com/needle-boot/needle/internal/network"
-	"github.com/needle-boot/needle/internal/plan"
-	"github.com/needle-boot/needle/internal/raid"
 	"github.com/needle-boot/needle/internal/report"
-	"github.com/needle-boot/needle/internal/stage"
 	"github.com/needle-boot/needle/modules"
 )
 
@@ -32,8 +25,10 @@ const (
 	CAFile      = "ca.pem"
 )
 
-// Machine is what the stages share. Each stage reads the fields earlier
-// stages filled and fills its own.
+// Machine is the environment the stages run in: the kernel command line,
+// the reporter, the sysfs/procfs root and the image's paths. What a stage
+// finds or makes is not kept here: it is the stage's typed result
+// (results.go), which Sequence hands to the steps that read it.
 type Machine struct {
 	Config    *cmdline.Config
 	Report    *report.Reporter
@@ -50,56 +45,16 @@ type Machine struct {
 	// ModulesRoot/KernelRelease.
 	KernelRelease string
 	ModulesRoot   string
+	// Tools are the RAID vendor tools present in the image; nil means look
+	// them up on PATH.
+	Tools []string
 
-	// Filled by the inventory stage, and again after coldplug.
-	Inventory *inventory.Inventory
-	// Filled by the modules stage.
-	HWDB        *hwdb.DB
-	Coldplug    modules.Report
-	coldplugger *modules.Coldplug // kept for settle's rescans
-	modIndex    *modules.Index    // the image's module index, read once
-	closeLoader func() error
-	// Filled by the network stage: the NIC that got the address, and the
-	// lease's hostname.
-	Network    *network.State
-	MAC        net.HardwareAddr
-	Hostname   string
-	ReportHTTP *report.HTTP
-	// Filled by the plan stage.
-	PlanURL   string
-	PlanBytes []byte
-	// PlanSigner names the key that verified the plan's signature ("" for
-	// an unsigned plan), for the receipt.
-	PlanSigner string
-	Plan       *plan.Plan
-	Validated  *plan.Validated
-	// Filled by the disks stage: the disks being written, the partition
-	// devices by plan name, and the ${partuuid:NAME} / ${uuid:NAME} /
-	// ${label:NAME} values.
-	disks   []*target
-	PartDev map[string]string
-	Refs    map[string]string
-	// raidApplied is what the raid stage did per controller, for the
-	// receipt.
-	raidApplied []*raid.Applied
-	// MDConf are the mdadm.conf ARRAY lines of the arrays needle made;
-	// mdMembers the plan disks that became md members (the disks stage
-	// leaves them alone).
-	MDConf    []string
-	mdMembers map[string]bool
-	// Filled by the files stage: what is mounted under /mnt/needle.
-	mounted    map[string]string
-	mountOrder []string
 	// After is what the init does once the sequence is done: "reboot"
 	// when the plan says so (a kexec never comes back).
 	After string
-	// Medium is the stick or CD needle booted from, when there is one.
-	Medium *bootmedia.Medium
-	// Tools are the RAID vendor tools present in the image.
-	Tools []string
-	// BootDevices hold the boot medium (a USB stick, say): never erased
-	// unless the plan names them.
-	BootDevices []string
+
+	modIndex *modules.Index // the image's module index, read once
+	finish   []func()       // what Finish stops: the lease renewal, the report stream
 }
 
 // OnHost returns a Machine for the running system with the ramdisk's
@@ -121,40 +76,12 @@ func OnHost(cfg *cmdline.Config, rep *report.Reporter, hold func() func()) (*Mac
 		ConfigDir: "/etc/needle", RunDir: "/run/needle", HTTP: hc,
 		PCIIDs:        "/usr/share/misc/pci.ids",
 		KernelRelease: unix.ByteSliceToString(uts.Release[:]), ModulesRoot: "/lib/modules",
-		Hold:    hold,
-		PartDev: map[string]string{}, Refs: map[string]string{}, mounted: map[string]string{},
-		mdMembers: map[string]bool{},
+		Hold: hold,
 	}, nil
 }
 
 func (m *Machine) config(name string) string { return filepath.Join(m.ConfigDir, name) }
 func (m *Machine) run(name string) string    { return filepath.Join(m.RunDir, name) }
-
-// Sequence returns the install's steps in order.
-func Sequence(m *Machine) stage.Sequence {
-	return stage.Sequence{
-		{Stage: cmdline.Inventory, Name: "scan", Fatal: true, Run: m.scan},
-		{Stage: cmdline.Modules, Name: "coldplug", Fatal: true, Run: m.coldplug},
-		{Stage: cmdline.Modules, Name: "settle", Fatal: true, Run: m.settle},
-		{Stage: cmdline.Modules, Name: "medium", Fatal: true, Run: m.findMedium},
-		{Stage: cmdline.Network, Name: "up", Fatal: true, Needed: m.networkNeeded,
-			NeededWhen: "a plan, report or hwdb URL must be reached", Run: m.bringUpNetwork},
-		{Stage: cmdline.Network, Name: "hwdb", Fatal: true, Run: m.fetchHWDB},
-		{Stage: cmdline.Network, Name: "report", Fatal: true, Run: m.startReport},
-		{Stage: cmdline.Plan, Name: "fetch", Fatal: true, Run: m.fetchPlan},
-		{Stage: cmdline.Plan, Name: "validate", Fatal: true, Run: m.validatePlan},
-		{Stage: cmdline.RAID, Name: "apply", Fatal: true, Run: m.applyRAID},
-		{Stage: cmdline.RAID, Name: "md", Fatal: true, Run: m.createMD},
-		{Stage: cmdline.Disks, Name: "release", Fatal: true, Run: m.releaseDisks},
-		{Stage: cmdline.Disks, Name: "wipe", Fatal: true, Run: m.wipeDisks},
-		{Stage: cmdline.Disks, Name: "layout", Fatal: true, Run: m.layoutDisks},
-		{Stage: cmdline.Disks, Name: "format", Fatal: true, Run: m.formatDisks},
-		{Stage: cmdline.Image, Name: "stream", Fatal: true, Run: m.streamImages},
-		{Stage: cmdline.Image, Name: "table", Fatal: true, Run: m.writeTables},
-		{Stage: cmdline.Files, Name: "write", Fatal: true, Run: m.writeFiles},
-		{Stage: cmdline.Handoff, Name: "boot", Fatal: true, Run: m.handoff},
-	}
-}
 
 // Destructive says whether a stage changes disks or controllers; the ones
 // that do not (inventory, modules, network, plan) are safe to run again.

@@ -12,10 +12,10 @@ import (
 
 // scan takes the inventory, prints its summary and keeps the JSON in the
 // run directory for the report and the shell.
-func (m *Machine) scan(ctx context.Context) error {
+func (m *Machine) scan(ctx context.Context) (*inventory.Inventory, error) {
 	inv, err := inventory.Read(m.Root)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if f, err := os.Open(m.PCIIDs); err == nil {
 		ids, err := inventory.LoadPCIIDs(f)
@@ -26,16 +26,13 @@ func (m *Machine) scan(ctx context.Context) error {
 			ids.Label(inv)
 		}
 	}
-	m.Inventory = inv
-	for _, l := range strings.Split(strings.TrimRight(inventory.Summary(inv), "\n"), "\n") {
-		m.Report.Infof("inventory", "%s", l)
-	}
-	return m.keepInventory()
+	m.printInventory("inventory", inv)
+	return inv, m.keepInventory(inv)
 }
 
 // keepInventory writes the inventory's JSON into the run directory.
-func (m *Machine) keepInventory() error {
-	b, err := json.MarshalIndent(m.Inventory, "", "  ")
+func (m *Machine) keepInventory(inv *inventory.Inventory) error {
+	b, err := json.MarshalIndent(inv, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -46,4 +43,11 @@ func (m *Machine) keepInventory() error {
 		return fmt.Errorf("keeping the inventory: %w", err)
 	}
 	return nil
+}
+
+// printInventory reports the inventory's summary, a line an event.
+func (m *Machine) printInventory(stage string, inv *inventory.Inventory) {
+	for _, l := range strings.Split(strings.TrimRight(inventory.Summary(inv), "\n"), "\n") {
+		m.Report.Infof(stage, "%s", l)
+	}
 }

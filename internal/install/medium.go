@@ -13,9 +13,9 @@ import (
 // labelled NEEDLE, or an ISO9660 one). Found, it is never a disk the plan
 // may erase, its plan wins over any other, and its extra hwdb rules join
 // the built-in ones. Not found is normal for a netboot.
-func (m *Machine) findMedium(ctx context.Context) error {
-	if m.closeLoader != nil {
-		defer m.closeLoader() // the last step that loads drivers for devices
+func (m *Machine) findMedium(ctx context.Context, mods *Modules) error {
+	if mods.closeLoader != nil {
+		defer mods.closeLoader() // the last step that loads drivers for devices
 	}
 	f := &bootmedia.Finder{SysRoot: m.Root.Sys, DevRoot: "/dev", MountDir: m.run("media"),
 		Log: m.Report.Slog("modules", m.Config.Debug)}
@@ -35,7 +35,7 @@ func (m *Machine) findMedium(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
-		if err := m.rescan(ctx); err != nil {
+		if err := mods.rescan(ctx); err != nil {
 			return err
 		}
 		med, err = f.Find(ctx)
@@ -50,15 +50,14 @@ func (m *Machine) findMedium(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.Medium = med
-	m.BootDevices = append(m.BootDevices, med.Device)
+	mods.Medium = med
 	m.Report.Infof("modules", "boot medium: /dev/%s (%s %q) mounted on %s; it is never erased unless the plan names it", med.Device, med.FSType, med.Label, med.MountPoint)
 	if med.HWDBDir != "" {
-		db, err := m.hwdbDB(hwdb.Dir(med.HWDBDir))
+		db, err := LoadHWDB(m.ConfigDir, hwdb.Dir(med.HWDBDir))
 		if err != nil {
 			return err
 		}
-		m.HWDB = db
+		mods.HWDB = db
 		m.Report.Infof("modules", "hwdb rules from %s added: they choose RAID tools; drivers already loaded stay", med.HWDBDir)
 	}
 	return nil

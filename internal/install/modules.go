@@ -15,11 +15,6 @@ import (
 	"github.com/needle-boot/needle/modules"
 )
 
-// hwdbDB loads the rule set the boot decides with (LoadHWDB).
-func (m *Machine) hwdbDB(more ...fs.FS) (*hwdb.DB, error) {
-	return LoadHWDB(m.ConfigDir, more...)
-}
-
 // LoadHWDB loads the built-in rules plus the image's extra rules
 // (configDir/hwdb.d, from needle build --hwdb-extra or the USB stick) and
 // any more (needle.hwdb=). The boot and the shell's commands (`needle
@@ -54,31 +49,28 @@ func (m *Machine) moduleIndex() (*modules.Index, error) {
 // coldplug loads the driver of every device present, as the hwdb decides
 // or else the kernel's own module aliases; it repeats until no new device
 // appears. A module that fails is reported and the others go on.
-func (m *Machine) coldplug(ctx context.Context) error {
+func (m *Machine) coldplug(ctx context.Context, inv *inventory.Inventory) (*Modules, error) {
 	dir := filepath.Join(m.ModulesRoot, m.KernelRelease)
 	ix, err := m.moduleIndex()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	db, err := m.hwdbDB()
+	db, err := LoadHWDB(m.ConfigDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m.HWDB = db
 	// The kernel asks userspace for modules it needs itself (crypto
 	// algorithms, fs-*): busybox's modprobe reads the image's modules.dep.
 	_ = os.WriteFile(filepath.Join(m.Root.Proc, "sys/kernel/modprobe"), []byte("/bin/modprobe\n"), 0o644)
 
 	log := m.Report.Slog("modules", m.Config.Debug)
 	loader := modules.NewLoader(ix, m.Root.Proc, "/lib/firmware", log)
-	m.closeLoader = loader.Close
-	decide := NewDecider(db, m.Inventory.DMI, m.KernelRelease, OverlayFiles(dir))
+	decide := NewDecider(db, inv.DMI, m.KernelRelease, OverlayFiles(dir))
 	cp := &modules.Coldplug{Index: ix, SysfsRoot: m.Root.Sys, Loader: decide.Loader(loader), Decider: decide, Log: log}
-	m.coldplugger = cp
 	rep, err := cp.Run(ctx)
-	m.Coldplug = rep
+	mods := &Modules{HWDB: db, Coldplug: rep, cp: cp, closeLoader: loader.Close}
 	if err != nil {
-		return err
+		return mods, err
 	}
 	loaded := 0
 	for _, r := range rep.Results {
@@ -95,16 +87,16 @@ func (m *Machine) coldplug(ctx context.Context) error {
 		msg += fmt.Sprintf(", %d failed: %s", len(f), strings.Join(names, ", "))
 	}
 	m.Report.Infof("modules", "%s", msg)
-	return nil
+	return mods, nil
 }
 
 // rescan runs coldplug for devices that appeared since the last run.
-func (m *Machine) rescan(ctx context.Context) error {
-	if m.coldplugger == nil {
+func (r *Modules) rescan(ctx context.Context) error {
+	if r.cp == nil {
 		return nil
 	}
-	rep, err := m.coldplugger.Run(ctx)
-	m.Coldplug.Results = append(m.Coldplug.Results, rep.Results...)
+	rep, err := r.cp.Run(ctx)
+	r.Coldplug.Results = append(r.Coldplug.Results, rep.Results...)
 	return err
 }
 
@@ -187,7 +179,7 @@ func (o *overlayLoader) Load(ctx context.Context, mod *modules.Module, params st
 // before it scans a stick), runs coldplug again for any new device that
 // carries a modalias (the stick's disk needs sd_mod), then takes the
 // inventory again so the plan sees the disks and NICs.
-func (m *Machine) settle(ctx context.Context) error {
+func (m *Machine) settle(ctx context.Context, mods *Modules) (*inventory.Inventory, error) {
 	count := func() int {
 		n := 0
 		for _, d := range []string{"class/block", "class/net", "bus/scsi/devices", "bus/usb/devices"} {
@@ -201,14 +193,14 @@ func (m *Machine) settle(ctx context.Context) error {
 	for deadline := time.Now().Add(bound); time.Now().Before(deadline); {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
 		n := count()
 		if n != last {
 			last, since = n, time.Now()
-			if err := m.rescan(ctx); err != nil {
-				return err
+			if err := mods.rescan(ctx); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -218,11 +210,8 @@ func (m *Machine) settle(ctx context.Context) error {
 	}
 	inv, err := inventory.Read(m.Root)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m.Inventory = inv
-	for _, l := range strings.Split(strings.TrimRight(inventory.Summary(inv), "\n"), "\n") {
-		m.Report.Infof("modules", "%s", l)
-	}
-	return m.keepInventory()
+	m.printInventory("modules", inv)
+	return inv, m.keepInventory(inv)
 }

@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"net/url"
 	"os"
@@ -11,14 +12,15 @@ import (
 	"time"
 
 	"github.com/needle-boot/needle/hwdb"
+	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/network"
 	"github.com/needle-boot/needle/internal/report"
 )
 
 // networkNeeded says whether the install cannot go on without a network:
 // the plan, the report or extra hwdb rules come from a URL.
-func (m *Machine) networkNeeded() bool {
-	planLocal := m.Medium != nil && m.Medium.PlanPath != ""
+func (m *Machine) networkNeeded(mods *Modules) bool {
+	planLocal := mods.Medium != nil && mods.Medium.PlanPath != ""
 	if _, err := os.Stat(m.config(PlanFile)); err == nil {
 		planLocal = true
 	}
@@ -50,36 +52,36 @@ func wantsV6(urls ...string) bool {
 // its failure stops the install is the sequence's decision
 // (networkNeeded): without a URL to reach (a plan on the stick, no report
 // server) it is best-effort.
-func (m *Machine) bringUpNetwork(ctx context.Context) error {
+func (m *Machine) bringUpNetwork(ctx context.Context) (*Network, error) {
 	st, err := network.Up(ctx, network.Config{
 		IP: m.Config.IP, BootIF: m.Config.BootIF, VLAN: m.Config.VLAN, Bond: m.Config.Bond,
 		SysfsRoot: m.Root.Sys, ProcRoot: m.Root.Proc, Log: m.Report.Slog("network", m.Config.Debug),
 		V6NoWait: !wantsV6(m.Config.Plan, m.Config.Report, m.Config.HWDB),
 	})
 	if err != nil {
-		return err
+		return &Network{}, err
 	}
-	m.Network = st
+	m.finish = append(m.finish, func() { st.Close() })
 	info := st.Info
-	m.MAC, m.Hostname = info.MAC, info.Hostname
 	for _, l := range strings.Split(strings.TrimRight(info.Summary(), "\n"), "\n") {
 		m.Report.Infof("network", "%s", l)
 	}
-	return nil
+	return &Network{State: st, MAC: info.MAC, Hostname: info.Hostname}, nil
 }
 
 // startReport starts the event stream to needle.report=URL, when given.
-func (m *Machine) startReport(context.Context) error {
+func (m *Machine) startReport(inv *inventory.Inventory, netw *Network) error {
 	if m.Config.Report == "" {
 		return nil
 	}
-	url, err := m.expand(m.Config.Report)
+	url, err := m.expand(m.Config.Report, inv, netw)
 	if err != nil {
 		return fmt.Errorf("needle.report: %w", err)
 	}
 	h := report.NewHTTP(url, m.HTTP, 1024)
 	m.Report.Add(h)
-	m.ReportHTTP = h
+	netw.Report = h
+	m.finish = append(m.finish, func() { h.Close(10 * time.Second) })
 	m.Report.Infof("network", "reporting to %s", url)
 	return nil
 }
@@ -88,22 +90,20 @@ func (m *Machine) startReport(context.Context) error {
 // for a slow report server) and stops the lease renewal. The init calls it
 // after the final result event, before it reboots, powers off or kexecs.
 func (m *Machine) Finish() {
-	if m.ReportHTTP != nil {
-		m.ReportHTTP.Close(10 * time.Second)
+	for i := len(m.finish) - 1; i >= 0; i-- {
+		m.finish[i]()
 	}
-	if m.Network != nil {
-		m.Network.Close()
-	}
+	m.finish = nil
 }
 
 // fetchHWDB adds the rules of needle.hwdb=URL, when given, to the hwdb.
 // They come after coldplug (the network needs its drivers first), so they
 // choose RAID tools and diagnoses; drivers already loaded stay.
-func (m *Machine) fetchHWDB(ctx context.Context) error {
+func (m *Machine) fetchHWDB(ctx context.Context, inv *inventory.Inventory, mods *Modules, netw *Network) error {
 	if m.Config.HWDB == "" {
 		return nil
 	}
-	url, err := m.expand(m.Config.HWDB)
+	url, err := m.expand(m.Config.HWDB, inv, netw)
 	if err != nil {
 		return fmt.Errorf("needle.hwdb: %w", err)
 	}
@@ -118,11 +118,15 @@ func (m *Machine) fetchHWDB(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(dir, "needle.hwdb.yaml"), b, 0o644); err != nil {
 		return err
 	}
-	db, err := m.hwdbDB(hwdb.Dir(dir))
+	more := []fs.FS{hwdb.Dir(dir)}
+	if mods.Medium != nil && mods.Medium.HWDBDir != "" {
+		more = append([]fs.FS{hwdb.Dir(mods.Medium.HWDBDir)}, more...)
+	}
+	db, err := LoadHWDB(m.ConfigDir, more...)
 	if err != nil {
 		return fmt.Errorf("needle.hwdb=%s: %w", url, err)
 	}
-	m.HWDB = db
+	mods.HWDB = db
 	m.Report.Infof("network", "hwdb rules from %s added (RAID tools, diagnoses; loaded drivers stay)", url)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/needle-boot/needle/internal/fetch"
+	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 )
 
@@ -17,60 +18,60 @@ import (
 // wins; otherwise needle.plan=URL with ${mac}, ${serial}, ${uuid} and
 // ${hostname} substituted. With public keys in the image the plan must
 // carry a valid detached signature (PLAN.sig next to it).
-func (m *Machine) fetchPlan(ctx context.Context) error {
+func (m *Machine) fetchPlan(ctx context.Context, inv *inventory.Inventory, mods *Modules, netw *Network) (*Planned, error) {
 	var body, sig []byte
+	pl := &Planned{}
 	embedded := m.config(PlanFile)
-	if m.Medium != nil && m.Medium.PlanPath != "" {
-		embedded = m.Medium.PlanPath // the operator carried it: it wins
+	if mods.Medium != nil && mods.Medium.PlanPath != "" {
+		embedded = mods.Medium.PlanPath // the operator carried it: it wins
 	}
 	switch b, err := os.ReadFile(embedded); {
 	case err == nil:
-		body, m.PlanURL = b, embedded
+		body, pl.URL = b, embedded
 		if s, err := os.ReadFile(embedded + ".sig"); err == nil {
 			sig = s
 		}
 	case !errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("reading %s: %w", embedded, err)
+		return nil, fmt.Errorf("reading %s: %w", embedded, err)
 	case m.Config.Plan == "":
-		return fmt.Errorf("no plan: boot with needle.plan=URL, or build the image with --plan FILE")
+		return nil, fmt.Errorf("no plan: boot with needle.plan=URL, or build the image with --plan FILE")
 	default:
-		url, err := m.planURL()
+		url, err := m.expand(m.Config.Plan, inv, netw)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("needle.plan=%s: %w", m.Config.Plan, err)
 		}
-		m.PlanURL = url
+		pl.URL = url
 		m.Report.Infof("plan", "fetching %s", url)
 		c := m.fetcher()
 		if body, err = c.Get(ctx, url); err != nil {
-			return err
+			return nil, err
 		}
 		if m.hasKeys() {
 			s, err := c.Get(ctx, url+".sig")
 			var fe *fetch.Error
 			if err != nil && !(errors.As(err, &fe) && fe.Kind == fetch.NotFound) {
-				return fmt.Errorf("plan signature: %w", err)
+				return nil, fmt.Errorf("plan signature: %w", err)
 			}
 			sig = s
 		}
 	}
 	keys, err := m.planKeys()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	signer := ""
 	if i, err := plan.VerifySignature(body, sig, keys); err != nil {
-		return fmt.Errorf("plan %s: %w", m.PlanURL, err)
+		return nil, fmt.Errorf("plan %s: %w", pl.URL, err)
 	} else if i >= 0 {
 		m.Report.Infof("plan", "signature verified with key %d of %s", i+1, m.config(PlanKeys))
-		signer = planSigner(m.config(PlanKeys), i, keys[i])
+		pl.Signer = planSigner(m.config(PlanKeys), i, keys[i])
 	}
-	p, err := plan.Parse(m.PlanURL, body)
+	p, err := plan.Parse(pl.URL, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m.PlanBytes, m.Plan, m.PlanSigner = body, p, signer
+	pl.Bytes, pl.Plan = body, p
 	_ = os.WriteFile(m.run("plan.yaml"), body, 0o644)
-	return nil
+	return pl, nil
 }
 
 func (m *Machine) fetcher() *fetch.Client {
@@ -95,39 +96,32 @@ func (m *Machine) planKeys() ([]ed25519.PublicKey, error) {
 	return plan.ParsePublicKeys(m.config(PlanKeys), b)
 }
 
-// planURL expands the needle.plan template with what the machine knows.
-func (m *Machine) planURL() (string, error) {
-	url, err := m.expand(m.Config.Plan)
-	if err != nil {
-		return "", fmt.Errorf("needle.plan=%s: %w", m.Config.Plan, err)
-	}
-	return url, nil
-}
-
-// expand substitutes ${mac}, ${serial}, ${uuid} and ${hostname} in a URL.
-func (m *Machine) expand(tmpl string) (string, error) {
+// expand substitutes ${mac}, ${serial}, ${uuid} and ${hostname} in a URL
+// (needle.plan=, needle.report=, needle.hwdb=) from what the inventory and
+// the network found.
+func (m *Machine) expand(tmpl string, inv *inventory.Inventory, netw *Network) (string, error) {
 	mac := m.Config.BootIF
 	if mac == nil {
-		mac = m.MAC
+		mac = netw.MAC
 	}
 	var serial, uuid string
-	if m.Inventory != nil {
-		serial, uuid = m.Inventory.DMI.ProductSerial, m.Inventory.DMI.ProductUUID
+	if inv != nil {
+		serial, uuid = inv.DMI.ProductSerial, inv.DMI.ProductUUID
 	}
-	return plan.ExpandURL(tmpl, plan.URLVars(mac, serial, uuid, m.Hostname))
+	return plan.ExpandURL(tmpl, plan.URLVars(mac, serial, uuid, netw.Hostname))
 }
 
 // validatePlan checks the plan against the inventory and prints what it
 // would erase. Nothing destructive runs before this step has passed.
-func (m *Machine) validatePlan(ctx context.Context) error {
+func (m *Machine) validatePlan(pl *Planned, inv *inventory.Inventory, mods *Modules) error {
 	if m.Tools == nil {
 		m.Tools = toolsInImage()
 	}
-	v, err := plan.Validate(m.Plan, m.Inventory, plan.Options{BootDevices: m.BootDevices, Tools: m.Tools, ToolFor: m.toolFor})
+	v, err := plan.Validate(pl.Plan, inv, plan.Options{BootDevices: mods.BootDevices(), Tools: m.Tools, ToolFor: m.toolFor(inv, mods)})
 	if err != nil {
 		return err
 	}
-	m.Validated = v
+	pl.Validated = v
 	var b bytes.Buffer
 	if err := v.WriteReport(&b); err != nil {
 		return err

@@ -28,16 +28,16 @@ func toolsInImage() []string {
 	return have
 }
 
-// toolFor names the tool the hwdb gives a controller.
-func (m *Machine) toolFor(dev inventory.PCIDevice) string {
-	return raid.HWDBTool(m.HWDB, m.Inventory.DMI, m.KernelRelease)(dev)
+// toolFor names the tool the hwdb gives a controller of this machine.
+func (m *Machine) toolFor(inv *inventory.Inventory, mods *Modules) func(inventory.PCIDevice) string {
+	return raid.HWDBTool(mods.HWDB, inv.DMI, m.KernelRelease)
 }
 
 // overlaysLoaded maps the modules coldplug loaded from an overlay to where
 // they came from, for the crash diagnosis.
-func (m *Machine) overlaysLoaded() map[string]string {
+func (m *Machine) overlaysLoaded(mods *Modules) map[string]string {
 	out := map[string]string{}
-	for _, r := range m.Coldplug.Results {
+	for _, r := range mods.Coldplug.Results {
 		if r.Overlay && r.Err == nil {
 			out[r.Module] = "lib/modules/" + m.KernelRelease + "/updates/" + r.Module + ".ko, by hwdb rule " + r.Rule
 		}
@@ -48,13 +48,14 @@ func (m *Machine) overlaysLoaded() map[string]string {
 // applyRAID makes every controller of the plan carry its volumes, changing
 // only what differs (and deleting only where the plan says recreate), then
 // resolves the plan disks chosen by RAID volume to the block devices the
-// volumes became.
-func (m *Machine) applyRAID(ctx context.Context) error {
-	if len(m.Plan.RAID) == 0 {
-		if len(m.Plan.MD) == 0 {
+// volumes became. It returns the inventory that shows them.
+func (m *Machine) applyRAID(ctx context.Context, pl *Planned, inv *inventory.Inventory, mods *Modules, vols *Volumes) (*inventory.Inventory, error) {
+	p := pl.Plan
+	if len(p.RAID) == 0 {
+		if len(p.MD) == 0 {
 			m.Report.Infof("raid", "the plan asks for no RAID")
 		}
-		return nil
+		return inv, nil
 	}
 	log := m.Report.Slog("raid", m.Config.Debug)
 	if err := raid.EnsureNodes("/dev", m.Root.Proc, func(p string, mode, major, minor uint32) error {
@@ -63,8 +64,8 @@ func (m *Machine) applyRAID(ctx context.Context) error {
 		m.Report.Warnf("raid", "device nodes: %v", err)
 	}
 	runner := toolrun.Exec{Log: log, Hold: m.Hold}
-	diag := raid.Diagnoser{SysRoot: m.Root.Sys, Inventory: m.Inventory, DB: m.HWDB, Overlays: m.overlaysLoaded()}
-	applied, err := raid.ApplyPlan(ctx, m.Plan.RAID, raid.ToolAt(m.Inventory.PCI, m.toolFor), runner, raid.PlanOptions{
+	diag := raid.Diagnoser{SysRoot: m.Root.Sys, Inventory: inv, DB: mods.HWDB, Overlays: m.overlaysLoaded(mods)}
+	applied, err := raid.ApplyPlan(ctx, p.RAID, raid.ToolAt(inv.PCI, m.toolFor(inv, mods)), runner, raid.PlanOptions{
 		ApplyOptions: raid.ApplyOptions{Out: &reportLines{m: m}, Log: log, Diagnose: diag.Diagnose},
 		Crashed: func(ce *raid.CrashError) {
 			for _, l := range strings.Split(strings.TrimRight(ce.Report(), "\n"), "\n") {
@@ -73,33 +74,33 @@ func (m *Machine) applyRAID(ctx context.Context) error {
 		},
 	})
 	if errors.Is(err, raid.ErrNoTool) {
-		return fmt.Errorf("%s: %w", m.Plan.File, err)
+		return nil, fmt.Errorf("%s: %w", p.File, err)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m.raidApplied = applied
+	vols.Applied = applied
 	type want struct {
 		ctrl string
 		vol  raid.Volume
 	}
-	var vols = map[string]want{}
+	byName := map[string]want{}
 	for _, res := range applied {
 		for name, v := range res.Volumes {
-			vols[name] = want{ctrl: res.Controller.PCIAddress, vol: v}
+			byName[name] = want{ctrl: res.Controller.PCIAddress, vol: v}
 		}
 	}
 	// The volumes' block devices appear once the controller reports them
 	// to the kernel: wait for each, bounded.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		inv, err := inventory.Read(m.Root)
+		inv, err = inventory.Read(m.Root)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var missing []error
 		found := map[string]inventory.Disk{}
-		for name, w := range vols {
+		for name, w := range byName {
 			d, err := raid.VolumeDisk(inv, w.ctrl, w.vol)
 			if err != nil {
 				missing = append(missing, fmt.Errorf("volume %q: %w", name, err))
@@ -108,21 +109,20 @@ func (m *Machine) applyRAID(ctx context.Context) error {
 			found[name] = d
 		}
 		if len(missing) == 0 {
-			m.Inventory = inv
 			for name, d := range found {
 				m.Report.Infof("raid", "volume %s is /dev/%s (%s)", name, d.Name, plan.HumanBytes(d.Size))
-				if err := m.Validated.Resolve(name, d, m.BootDevices); err != nil {
-					return err
+				if err := pl.Validated.Resolve(name, d, mods.BootDevices()); err != nil {
+					return nil, err
 				}
 			}
-			return m.keepInventory()
+			return inv, m.keepInventory(inv)
 		}
 		if time.Now().After(deadline) {
-			return errors.Join(missing...)
+			return nil, errors.Join(missing...)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}

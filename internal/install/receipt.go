@@ -296,18 +296,18 @@ func ruleNames(db *hwdb.DB) map[string]string {
 // raidRuns pairs each raid entry the raid stage applied with the tool it
 // ran: the plan's, else the one the hwdb names for the controller (the
 // decision raid.HWDBTool makes for ApplyPlan), and the rule that named it.
-func (m *Machine) raidRuns() []raidRun {
+func (m *Machine) raidRuns(in installed) []raidRun {
 	var out []raidRun
-	for i, a := range m.raidApplied {
-		if i >= len(m.Plan.RAID) {
+	for i, a := range in.vols.Applied {
+		if i >= len(in.plan.Plan.RAID) {
 			break
 		}
-		c := m.Plan.RAID[i].Controller
+		c := in.plan.Plan.RAID[i].Controller
 		run := raidRun{tool: c.Tool, applied: a}
-		if run.tool == "" && m.HWDB != nil && m.Inventory != nil {
-			for _, dev := range m.Inventory.PCI {
+		if db := in.mods.HWDB; run.tool == "" && db != nil && in.inv != nil {
+			for _, dev := range in.inv.PCI {
 				if dev.Addr == c.PCI {
-					if d, ok := m.HWDB.Decide(dev, m.Inventory.DMI, m.KernelRelease); ok {
+					if d, ok := db.Decide(dev, in.inv.DMI, m.KernelRelease); ok {
 						run.tool, run.rule = d.RAIDTool, d.Rule
 					}
 				}
@@ -325,9 +325,9 @@ func (m *Machine) raidRuns() []raidRun {
 
 // receipt gathers the inputs from what the stages left and builds the
 // receipt.
-func (m *Machine) receipt() Receipt {
-	in := receiptInputs{kernel: m.KernelRelease, planURL: m.PlanURL, planBytes: m.PlanBytes, signer: m.PlanSigner,
-		coldplug: m.Coldplug.Results, sysRoot: m.Root.Sys, ruleNames: ruleNames(m.HWDB), raid: m.raidRuns()}
+func (m *Machine) receipt(st installed) Receipt {
+	in := receiptInputs{kernel: m.KernelRelease, planURL: st.plan.URL, planBytes: st.plan.Bytes, signer: st.plan.Signer,
+		coldplug: st.mods.Coldplug.Results, sysRoot: m.Root.Sys, ruleNames: ruleNames(st.mods.HWDB), raid: m.raidRuns(st)}
 	in.manifest, in.manifestErr = os.ReadFile(m.config("manifest.json"))
 	if errors.Is(in.manifestErr, os.ErrNotExist) {
 		in.manifestErr = fmt.Errorf("%s: not in this image (built without a manifest)", m.config("manifest.json"))
@@ -337,11 +337,11 @@ func (m *Machine) receipt() Receipt {
 	} else {
 		m.Report.Warnf("files", "receipt: %v; the receipt lists coldplug's modules only", err)
 	}
-	if m.Validated != nil {
-		in.disks = m.Validated.Disks
+	if st.plan.Validated != nil {
+		in.disks = st.plan.Validated.Disks
 	}
-	if m.Plan != nil {
-		in.planDisks = m.Plan.Disks
+	if st.plan.Plan != nil {
+		in.planDisks = st.plan.Plan.Disks
 	}
 	return buildReceipt(in)
 }

@@ -229,17 +229,17 @@ func TestRaidRuns(t *testing.T) {
 	}
 	ctrl := inventory.PCIDevice{Addr: "0000:00:03.0", Vendor: 0x1000, Device: 0x0079, SubVendor: 0x1000, SubDevice: 0x9261, Class: 0x010400}
 	a1, a2 := &raid.Applied{}, &raid.Applied{}
-	m := &Machine{
-		KernelRelease: "6.1.0-57-amd64", HWDB: db,
-		Inventory: &inventory.Inventory{PCI: []inventory.PCIDevice{ctrl},
+	m := &Machine{KernelRelease: "6.1.0-57-amd64"}
+	got := m.raidRuns(installed{
+		mods: &Modules{HWDB: db},
+		inv: &inventory.Inventory{PCI: []inventory.PCIDevice{ctrl},
 			DMI: inventory.DMI{SysVendor: "Dell Inc.", ProductName: "PowerEdge C5220"}},
-		Plan: &plan.Plan{RAID: []plan.RAID{
+		plan: &Planned{Plan: &plan.Plan{RAID: []plan.RAID{
 			{Controller: plan.Controller{PCI: "0000:00:03.0"}},
 			{Controller: plan.Controller{PCI: "0000:00:09.0", Tool: "perccli"}},
-		}},
-		raidApplied: []*raid.Applied{a1, a2},
-	}
-	got := m.raidRuns()
+		}}},
+		vols: &Volumes{Applied: []*raid.Applied{a1, a2}},
+	})
 	want := []raidRun{
 		{tool: "storcli", rule: "../../qemu-test/testdata/hwdb/qemu-overlay-proof.yaml:11", applied: a1},
 		{tool: "perccli", applied: a2},

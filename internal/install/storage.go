@@ -39,14 +39,14 @@ type target struct {
 
 // targets builds the list of disks to erase from the validated plan: each
 // selection resolved to a block device (directly, or by the raid stage).
-func (m *Machine) targets() ([]*target, error) {
+func targets(pl *Planned, vols *Volumes) ([]*target, error) {
 	var out []*target
-	for i, sel := range m.Validated.Disks {
+	for i, sel := range pl.Validated.Disks {
 		if sel.Disk == nil {
 			return nil, fmt.Errorf("disk %q (%s) was never resolved to a block device", sel.ID, sel.State)
 		}
-		pd := &m.Plan.Disks[i]
-		if m.mdMembers[sel.ID] {
+		pd := &pl.Plan.Disks[i]
+		if vols.members[sel.ID] {
 			continue // an md member: the raid stage wrote its superblock
 		}
 		if pd.ID != sel.ID {
@@ -60,25 +60,28 @@ func (m *Machine) targets() ([]*target, error) {
 // releaseDisks releases what holds each target disk (mounts, swap, md
 // arrays, device-mapper maps) and opens it exclusively: a disk that stays
 // busy stops the install before a byte is written to any disk.
-func (m *Machine) releaseDisks(ctx context.Context) error {
-	ts, err := m.targets()
+func (m *Machine) releaseDisks(ctx context.Context, pl *Planned, vols *Volumes) (*Disks, error) {
+	ts, err := targets(pl, vols)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	// The targets are handed on as soon as they exist, so that a failure
+	// below still leaves the opened ones to close.
+	out := &Disks{targets: ts, PartDev: map[string]string{}, Refs: map[string]string{}}
 	log := m.Report.Slog("disks", m.Config.Debug)
 	runner := toolrun.Exec{Log: log, Hold: m.Hold, Timeout: time.Minute}
 	mdk := md.NewKernel(m.Root.Sys, m.Root.Proc, log)
 	for _, t := range ts {
 		hs, err := disk.FindHolders(m.Root.Sys, m.Root.Proc, t.disk.Name)
 		if err != nil {
-			return err
+			return out, err
 		}
 		var rest []disk.Holder
 		for _, h := range hs {
 			if h.Kind == "md" {
 				// The image has no mdadm: stop arrays through md's sysfs.
 				if err := mdk.Stop(h.Name); err != nil {
-					return fmt.Errorf("%s: disk busy: stop md array %s: %w", t.dev, h.Name, err)
+					return out, fmt.Errorf("%s: disk busy: stop md array %s: %w", t.dev, h.Name, err)
 				}
 				m.Report.Infof("disks", "%s: stopped md array %s", t.dev, h.Name)
 				continue
@@ -86,18 +89,17 @@ func (m *Machine) releaseDisks(ctx context.Context) error {
 			rest = append(rest, h)
 		}
 		if err := disk.Release(ctx, rest, runner, log); err != nil {
-			return fmt.Errorf("%s: %w", t.dev, err)
+			return out, fmt.Errorf("%s: %w", t.dev, err)
 		}
 		// O_EXCL on a block device fails with EBUSY while anything (a
 		// mount, an md array, a dm map) holds it.
 		f, err := os.OpenFile(t.dev, os.O_RDWR|unix.O_EXCL, 0)
 		if err != nil {
-			return fmt.Errorf("%s: disk busy or unusable: %w", t.dev, err)
+			return out, fmt.Errorf("%s: disk busy or unusable: %w", t.dev, err)
 		}
 		t.f = f
 	}
-	m.disks = ts
-	return nil
+	return out, nil
 }
 
 // wipeDisks clears every old partition table and signature of each target,
@@ -106,9 +108,9 @@ func (m *Machine) releaseDisks(ctx context.Context) error {
 // is a target like any disk: BLKDISCARD and BLKZEROOUT on /dev/mdX reach
 // its members through md (the kernel writes zero pages itself where a
 // device lacks WRITE ZEROES, block/blk-lib.c blkdev_issue_zeroout).
-func (m *Machine) wipeDisks(ctx context.Context) error {
+func (m *Machine) wipeDisks(ctx context.Context, disks *Disks) error {
 	log := m.Report.Slog("disks", m.Config.Debug)
-	for _, t := range m.disks {
+	for _, t := range disks.targets {
 		if steps := t.pd.Wipe.Steps(); len(steps) > 0 {
 			// BLKZEROOUT runs as one uninterruptible ioctl that takes as long
 			// as writing the disk where the device cannot zero in place:
@@ -185,8 +187,8 @@ func diskLayout(pd *plan.Disk) disk.Layout {
 // layoutDisks places the partitions (1 MiB aligned, derived PARTUUIDs) and
 // records the references the files and handoff stages use. Nothing is
 // written: the table goes on the disk last (image/table).
-func (m *Machine) layoutDisks(ctx context.Context) error {
-	for _, t := range m.disks {
+func (m *Machine) layoutDisks(pl *Planned, disks *Disks) error {
+	for _, t := range disks.targets {
 		if t.pd.Image != nil {
 			continue
 		}
@@ -194,16 +196,16 @@ func (m *Machine) layoutDisks(ctx context.Context) error {
 		if sector == 0 {
 			sector = 512
 		}
-		pl, err := disk.Place(diskLayout(t.pd), int64(t.disk.Size), sector, m.Plan.Name, t.id)
+		place, err := disk.Place(diskLayout(t.pd), int64(t.disk.Size), sector, pl.Plan.Name, t.id)
 		if err != nil {
 			return fmt.Errorf("%s: disk %q: %w", t.dev, t.id, err)
 		}
-		t.place = &pl
-		for _, p := range pl.Partitions {
+		t.place = &place
+		for _, p := range place.Partitions {
 			dev := "/dev/" + disk.PartName(t.disk.Name, p.Number)
-			m.PartDev[p.Name] = dev
+			disks.PartDev[p.Name] = dev
 			if p.PartUUID != "" {
-				m.Refs["partuuid:"+p.Name] = p.PartUUID
+				disks.Refs["partuuid:"+p.Name] = p.PartUUID
 			}
 			m.Report.Infof("disks", "%s: %s %s at %s, %s (%s)", t.dev, dev, p.Name, plan.HumanBytes(uint64(p.Start)), plan.HumanBytes(uint64(p.Size)), p.Type)
 		}
@@ -213,8 +215,8 @@ func (m *Machine) layoutDisks(ctx context.Context) error {
 
 // formatDisks makes the plan's filesystems (vfat ESP, swap, small ext4) in
 // their partitions' byte ranges, before any table exists.
-func (m *Machine) formatDisks(ctx context.Context) error {
-	for _, t := range m.disks {
+func (m *Machine) formatDisks(pl *Planned, disks *Disks) error {
+	for _, t := range disks.targets {
 		if t.place == nil {
 			continue
 		}
@@ -223,7 +225,7 @@ func (m *Machine) formatDisks(ctx context.Context) error {
 				continue
 			}
 			pp := t.place.Partitions[i]
-			id := disk.DeriveUUID(m.Plan.Name, t.id, p.Name, "fs")
+			id := disk.DeriveUUID(pl.Plan.Name, t.id, p.Name, "fs")
 			switch p.Filesystem.Format {
 			case "vfat":
 				vid := volumeID(id)
@@ -233,24 +235,24 @@ func (m *Machine) formatDisks(ctx context.Context) error {
 				if err != nil {
 					return fmt.Errorf("%s partition %s: vfat: %w", t.dev, p.Name, err)
 				}
-				m.Refs["uuid:"+p.Name] = fmt.Sprintf("%04X-%04X", vid>>16, vid&0xffff)
+				disks.Refs["uuid:"+p.Name] = fmt.Sprintf("%04X-%04X", vid>>16, vid&0xffff)
 			case "swap":
 				u := uuid.MustParse(id)
 				if err := disk.MakeSwap(io.NewOffsetWriter(t.f, pp.Start), pp.Size, disk.SwapOptions{UUID: u, Label: p.Filesystem.Label}); err != nil {
 					return fmt.Errorf("%s partition %s: swap: %w", t.dev, p.Name, err)
 				}
-				m.Refs["uuid:"+p.Name] = u.String()
+				disks.Refs["uuid:"+p.Name] = u.String()
 			case "ext4":
 				u := uuid.MustParse(id)
 				if err := disk.MakeExt4(file.New(t.f, false), pp.Start, pp.Size, nil, disk.Ext4Options{Label: p.Filesystem.Label, UUID: u}); err != nil {
 					return fmt.Errorf("%s partition %s: ext4: %w", t.dev, p.Name, err)
 				}
-				m.Refs["uuid:"+p.Name] = u.String()
+				disks.Refs["uuid:"+p.Name] = u.String()
 			default:
 				return fmt.Errorf("%s partition %s: filesystem %q is not made by needle", t.dev, p.Name, p.Filesystem.Format)
 			}
 			if p.Filesystem.Label != "" {
-				m.Refs["label:"+p.Name] = p.Filesystem.Label
+				disks.Refs["label:"+p.Name] = p.Filesystem.Label
 			}
 			m.Report.Infof("disks", "%s partition %s: %s made", t.dev, p.Name, p.Filesystem.Format)
 		}
@@ -273,9 +275,10 @@ func volumeID(id string) uint32 {
 // backup GPT to the real end), partition images into their partition's
 // byte range. The hash is checked while streaming; a mismatch fails the
 // install with no partition table on the disk.
-func (m *Machine) streamImages(ctx context.Context) error {
+func (m *Machine) streamImages(ctx context.Context, disks *Disks) (*Images, error) {
 	log := m.Report.Slog("image", m.Config.Debug)
-	for _, t := range m.disks {
+	out := &Images{}
+	for _, t := range disks.targets {
 		type job struct {
 			name   string
 			img    *plan.Image
@@ -321,21 +324,22 @@ func (m *Machine) streamImages(ctx context.Context) error {
 				},
 			})
 			if err != nil {
-				return fmt.Errorf("%s (%s): %w", t.dev, j.name, err)
+				return out, fmt.Errorf("%s (%s): %w", t.dev, j.name, err)
 			}
+			out.Written = append(out.Written, WrittenImage{Name: j.name, Device: t.dev, Digest: res.Digest, Bytes: res.Written})
 			m.Report.Infof("image", "%s: %s %s, %s written in %s (%d resumes, %s skipped as zeros)", j.name, res.Codec, res.Digest,
 				plan.HumanBytes(uint64(res.Written)), res.Duration.Round(time.Millisecond), res.Resumes, plan.HumanBytes(uint64(res.Skipped)))
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // writeTables writes each disk's partition table, last, so that a failed
 // install leaves no table (an unbootable disk, never a half-booting one);
 // then the kernel re-reads it and needle checks the partitions in sysfs.
-func (m *Machine) writeTables(ctx context.Context) error {
+func (m *Machine) writeTables(ctx context.Context, disks *Disks) error {
 	log := m.Report.Slog("disks", m.Config.Debug)
-	for _, t := range m.disks {
+	for _, t := range disks.targets {
 		if t.place == nil {
 			// A whole-disk image brought its own table: just re-read it.
 			if err := disk.LinuxKernel().RereadTable(t.f); err != nil {
@@ -357,7 +361,7 @@ func (m *Machine) writeTables(ctx context.Context) error {
 		}
 		m.Report.Infof("disks", "%s: %s table written, %d partitions seen by the kernel", t.dev, t.place.Table, len(t.place.Partitions))
 	}
-	for _, t := range m.disks {
+	for _, t := range disks.targets {
 		if err := t.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 			return fmt.Errorf("%s: close: %w", t.dev, err)
 		}

@@ -167,15 +167,19 @@ func TestStreamOntoZeroedDisk(t *testing.T) {
 			tg := testTarget(t, tt.wipe, f)
 			tg.pd.Image = &plan.Image{URL: srv.URL + "/disk.img", SHA256: hex.EncodeToString(sum[:])}
 			mem := &report.Memory{}
-			m := &Machine{Config: &cmdline.Config{}, Report: report.New(mem), HTTP: srv.Client(), disks: []*target{tg}}
+			m := &Machine{Config: &cmdline.Config{}, Report: report.New(mem), HTTP: srv.Client()}
 			k := &fakeKernel{}
 			line, err := tg.wipe(k.kernel(), testLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Log(line)
-			if err := m.streamImages(context.Background()); err != nil {
+			imgs, err := m.streamImages(context.Background(), &Disks{targets: []*target{tg}})
+			if err != nil {
 				t.Fatalf("streamImages: %v", err)
+			}
+			if len(imgs.Written) != 1 || imgs.Written[0].Bytes != int64(len(img)) {
+				t.Errorf("streamImages handed on %+v, want one image of %d bytes", imgs.Written, len(img))
 			}
 			got := make([]byte, testDiskSize)
 			if _, err := f.ReadAt(got, 0); err != nil {

@@ -28,7 +28,13 @@ type Step struct {
 	// decision is data the sequence shows, not a downgrade inside the step.
 	Needed     func() bool
 	NeededWhen string
-	Run        func(ctx context.Context) error
+	// Uses names the results of earlier steps this step reads, Makes the
+	// ones it hands on (install.Sequence wires them as typed values). A
+	// use ending in "?" is optional: the step copes with the zero value
+	// when no step before it made it (a cut of the sequence). Check
+	// verifies the flow; the printed sequence shows it.
+	Uses, Makes []string
+	Run         func(ctx context.Context) error
 }
 
 func (s Step) String() string {
@@ -39,7 +45,13 @@ func (s Step) String() string {
 	case s.Fatal:
 		mode = "fatal"
 	}
-	return fmt.Sprintf("%s/%s (%s)", s.Stage, s.Name, mode)
+	line := fmt.Sprintf("%s/%s (%s)", s.Stage, s.Name, mode)
+	if len(s.Uses)+len(s.Makes) == 0 {
+		return line
+	}
+	// "raid/apply (fatal): plan, inventory, modules → volumes, inventory"
+	flow := strings.TrimSpace(strings.Join(s.Uses, ", ") + " → " + strings.Join(s.Makes, ", "))
+	return line + ": " + flow
 }
 
 // fatal says whether a failure of s stops the sequence now.
@@ -61,7 +73,7 @@ func (q Sequence) String() string {
 // the canonical order, and that step names are unique within a stage.
 func (q Sequence) Check() error {
 	last := -1
-	seen := map[string]bool{}
+	seen, made := map[string]bool{}, map[string]bool{}
 	for i, s := range q {
 		idx := slices.Index(cmdline.Stages, s.Stage)
 		if idx < 0 {
@@ -81,6 +93,14 @@ func (q Sequence) Check() error {
 		}
 		if s.Needed != nil && (!s.Fatal || s.NeededWhen == "") {
 			return fmt.Errorf("step %s: Needed wants Fatal and a NeededWhen to print", key)
+		}
+		for _, u := range s.Uses {
+			if !strings.HasSuffix(u, "?") && !made[u] {
+				return fmt.Errorf("step %s uses %s, which no step before it makes (was the step that makes it cut off?)", key, u)
+			}
+		}
+		for _, o := range s.Makes {
+			made[o] = true
 		}
 	}
 	return nil
@@ -113,8 +133,6 @@ type Options struct {
 	// Fail is needle.fail=STAGE: the first step of that stage fails with
 	// ErrInjected instead of running, as a fatal step.
 	Fail string
-	// From skips every stage before it (the shell's "continue from STAGE").
-	From string
 	Now  func() time.Time
 }
 
@@ -145,9 +163,6 @@ func (q Sequence) Run(ctx context.Context, o Options) error {
 	}
 	injected := false
 	for _, s := range q {
-		if o.From != "" && order(string(s.Stage)) < order(o.From) {
-			continue
-		}
 		// The break comes after the last step of its stage, that is before
 		// the first step of a later stage (or at the end).
 		if !broken && order(string(s.Stage)) > order(o.Break) {

@@ -54,7 +54,6 @@ func TestRun(t *testing.T) {
 			want: []string{"inventory/scan", "modules/coldplug", "network/dhcp", "plan/fetch", "BREAK raid"}},
 		{name: "break before the first step", steps: steps[1:], opt: Options{Break: "inventory"},
 			want: []string{"BREAK inventory", "modules/coldplug", "network/dhcp", "plan/fetch"}},
-		{name: "from network", steps: steps, opt: Options{From: "network"}, want: []string{"network/dhcp", "plan/fetch"}},
 		{name: "fatal stops", steps: []Step{steps[0], {Stage: "modules", Name: "coldplug", Fatal: true, Run: fail}, steps[2]},
 			want: []string{"inventory/scan", "modules/coldplug"}, wantErr: "stage modules, step coldplug: boom"},
 		{name: "best-effort goes on", steps: []Step{steps[0], {Stage: "modules", Name: "coldplug", Run: fail}, steps[2]},
@@ -110,6 +109,11 @@ func TestRunEvents(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	run := func(context.Context) error { return nil }
+	ok := Sequence{{Stage: "plan", Name: "x", Makes: []string{"plan"}, Run: run},
+		{Stage: "disks", Name: "y", Uses: []string{"plan", "volumes?"}, Run: run}}
+	if err := ok.Check(); err != nil {
+		t.Errorf("an optional use left unmade: Check() = %v, want nil", err)
+	}
 	for _, tc := range []struct {
 		q    Sequence
 		want string
@@ -118,6 +122,10 @@ func TestCheck(t *testing.T) {
 		{Sequence{{Stage: "plan", Name: "x", Run: run}, {Stage: "network", Name: "y", Run: run}}, "stage network after plan"},
 		{Sequence{{Stage: "plan", Name: "x", Run: run}, {Stage: "plan", Name: "x", Run: run}}, `step name "x" repeated`},
 		{Sequence{{Stage: "plan", Name: "x"}}, "nothing to run"},
+		{Sequence{{Stage: "plan", Name: "x", Makes: []string{"plan"}, Run: run}, {Stage: "image", Name: "y", Uses: []string{"plan", "disks"}, Run: run}},
+			"step image/y uses disks, which no step before it makes"},
+		{Sequence{{Stage: "image", Name: "y", Uses: []string{"disks"}, Run: run}, {Stage: "image", Name: "z", Makes: []string{"disks"}, Run: run}},
+			"step image/y uses disks, which no step before it makes"},
 	} {
 		if err := tc.q.Check(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Check(%v) = %v, want %q", tc.q, err, tc.want)
@@ -127,8 +135,11 @@ func TestCheck(t *testing.T) {
 
 func TestString(t *testing.T) {
 	q := Sequence{{Stage: "inventory", Name: "scan", Fatal: true}, {Stage: "modules", Name: "coldplug"},
-		{Stage: "network", Name: "up", Fatal: true, Needed: func() bool { return true }, NeededWhen: "a URL must be reached"}}
-	want := "  1. inventory/scan (fatal)\n  2. modules/coldplug (best-effort)\n  3. network/up (fatal when a URL must be reached, else best-effort)\n"
+		{Stage: "network", Name: "up", Fatal: true, Needed: func() bool { return true }, NeededWhen: "a URL must be reached"},
+		{Stage: "raid", Name: "apply", Fatal: true, Uses: []string{"plan", "inventory"}, Makes: []string{"volumes", "inventory"}},
+		{Stage: "handoff", Name: "boot", Fatal: true, Uses: []string{"plan"}}}
+	want := "  1. inventory/scan (fatal)\n  2. modules/coldplug (best-effort)\n  3. network/up (fatal when a URL must be reached, else best-effort)\n" +
+		"  4. raid/apply (fatal): plan, inventory → volumes, inventory\n  5. handoff/boot (fatal): plan →\n"
 	if got := q.String(); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}

@@ -1,0 +1,196 @@
+package install
+
+import (
+	"context"
+	"net"
+
+	"github.com/needle-boot/needle/hwdb"
+	"github.com/needle-boot/needle/internal/bootmedia"
+	"github.com/needle-boot/needle/internal/cmdline"
+	"github.com/needle-boot/needle/internal/inventory"
+	"github.com/needle-boot/needle/internal/network"
+	"github.com/needle-boot/needle/internal/plan"
+	"github.com/needle-boot/needle/internal/raid"
+	"github.com/needle-boot/needle/internal/report"
+	"github.com/needle-boot/needle/internal/stage"
+	"github.com/needle-boot/needle/modules"
+)
+
+// The stages' typed results. Each step receives the results it reads as
+// arguments and returns what it makes; Sequence is the one place that
+// wires them, and the printed sequence shows the flow (stage.Step Uses and
+// Makes). The inventory itself (*inventory.Inventory) is the first result;
+// the modules and raid stages hand on a fresh one once devices appeared.
+
+// Modules is what the modules stage hands on.
+type Modules struct {
+	// HWDB is the rule set the install decides with: built-in, the image's
+	// hwdb.d, the boot medium's rules and (after the network) needle.hwdb=.
+	HWDB     *hwdb.DB
+	Coldplug modules.Report
+	// Medium is the stick or CD needle booted from; nil for a netboot.
+	Medium *bootmedia.Medium
+
+	cp          *modules.Coldplug // kept for the rescans of settle and medium
+	closeLoader func() error
+}
+
+// BootDevices are the devices the plan may not erase unless it names them:
+// the boot medium's.
+func (r *Modules) BootDevices() []string {
+	if r == nil || r.Medium == nil {
+		return nil
+	}
+	return []string{r.Medium.Device}
+}
+
+// Network is what the network stage hands on; its zero value is a network
+// that stayed down (best-effort when nothing needs it).
+type Network struct {
+	State    *network.State
+	MAC      net.HardwareAddr // of the NIC that got the address
+	Hostname string           // from the lease
+	Report   *report.HTTP     // the event stream to needle.report=, when given
+}
+
+// Planned is what the plan stage hands on: the plan as fetched, and once
+// validated against the inventory, the disks it selects.
+type Planned struct {
+	URL    string // where it came from: a URL or a file in the image or on the stick
+	Bytes  []byte
+	Signer string // the key that verified its signature; "" when unsigned
+	Plan   *plan.Plan
+	// Validated holds the disk selections; the raid stage resolves those
+	// that select a volume or an md array it made.
+	Validated *plan.Validated
+}
+
+// Volumes is what the raid stage hands on: what it applied per controller
+// and the md arrays it made. Their block devices are resolved into the
+// plan's selections (Planned.Validated).
+type Volumes struct {
+	Applied []*raid.Applied
+	MDConf  []string        // the mdadm.conf ARRAY lines of the arrays made
+	members map[string]bool // plan disks that became md members: the disks stage leaves them alone
+}
+
+// Disks is what the disks stage hands on: each target disk opened
+// exclusively, placed and formatted, and the references the files and
+// handoff stages resolve.
+type Disks struct {
+	targets []*target
+	PartDev map[string]string // plan partition name → /dev/sdaN
+	Refs    map[string]string // ${partuuid:NAME}, ${uuid:NAME}, ${label:NAME} values
+}
+
+// Images is what the image stage hands on: each image written and checked.
+type Images struct {
+	Written []WrittenImage
+}
+
+// WrittenImage is one image as written.
+type WrittenImage struct {
+	Name, Device, Digest string
+	Bytes                int64
+}
+
+// Sequence returns the install's steps in order, wired: every result a
+// step reads comes from a step before it, so a cut of the sequence (the
+// shell's `needle install --from`) that leaves a step without its input is
+// refused by stage.Sequence.Check instead of running on empty state.
+func Sequence(m *Machine) stage.Sequence {
+	var (
+		inv   *inventory.Inventory
+		mods  = &Modules{}
+		netw  = &Network{}
+		pl    = &Planned{}
+		vols  = &Volumes{members: map[string]bool{}}
+		disks = &Disks{}
+		imgs  = &Images{}
+	)
+	use := func(s ...string) []string { return s }
+	type run = func(context.Context) error
+	step := func(st cmdline.Stage, name string, uses, makes []string, r run) stage.Step {
+		return stage.Step{Stage: st, Name: name, Fatal: true, Uses: uses, Makes: makes, Run: r}
+	}
+	up := step(cmdline.Network, "up", use("modules"), use("network"), func(ctx context.Context) (err error) {
+		netw, err = m.bringUpNetwork(ctx)
+		return err
+	})
+	up.Needed, up.NeededWhen = func() bool { return m.networkNeeded(mods) }, "a plan, report or hwdb URL must be reached"
+	return stage.Sequence{
+		step(cmdline.Inventory, "scan", nil, use("inventory"), func(ctx context.Context) (err error) {
+			inv, err = m.scan(ctx)
+			return err
+		}),
+		step(cmdline.Modules, "coldplug", use("inventory"), use("modules"), func(ctx context.Context) (err error) {
+			mods, err = m.coldplug(ctx, inv)
+			return err
+		}),
+		step(cmdline.Modules, "settle", use("modules"), use("inventory"), func(ctx context.Context) (err error) {
+			inv, err = m.settle(ctx, mods)
+			return err
+		}),
+		step(cmdline.Modules, "medium", use("modules"), use("modules"), func(ctx context.Context) error {
+			return m.findMedium(ctx, mods)
+		}),
+		up,
+		step(cmdline.Network, "hwdb", use("inventory", "modules", "network"), use("modules"), func(ctx context.Context) error {
+			return m.fetchHWDB(ctx, inv, mods, netw)
+		}),
+		step(cmdline.Network, "report", use("inventory", "network"), use("network"), func(ctx context.Context) error {
+			return m.startReport(inv, netw)
+		}),
+		step(cmdline.Plan, "fetch", use("inventory", "modules", "network"), use("plan"), func(ctx context.Context) (err error) {
+			pl, err = m.fetchPlan(ctx, inv, mods, netw)
+			return err
+		}),
+		step(cmdline.Plan, "validate", use("plan", "inventory", "modules"), use("plan"), func(ctx context.Context) error {
+			return m.validatePlan(pl, inv, mods)
+		}),
+		step(cmdline.RAID, "apply", use("plan", "inventory", "modules"), use("volumes", "inventory"), func(ctx context.Context) (err error) {
+			inv, err = m.applyRAID(ctx, pl, inv, mods, vols)
+			return err
+		}),
+		step(cmdline.RAID, "md", use("plan", "inventory", "modules"), use("volumes", "inventory"), func(ctx context.Context) (err error) {
+			inv, err = m.createMD(ctx, pl, inv, mods, vols)
+			return err
+		}),
+		step(cmdline.Disks, "release", use("plan", "volumes?"), use("disks"), func(ctx context.Context) (err error) {
+			disks, err = m.releaseDisks(ctx, pl, vols)
+			return err
+		}),
+		step(cmdline.Disks, "wipe", use("disks"), nil, func(ctx context.Context) error {
+			return m.wipeDisks(ctx, disks)
+		}),
+		step(cmdline.Disks, "layout", use("plan", "disks"), use("disks"), func(ctx context.Context) error {
+			return m.layoutDisks(pl, disks)
+		}),
+		step(cmdline.Disks, "format", use("plan", "disks"), use("disks"), func(ctx context.Context) error {
+			return m.formatDisks(pl, disks)
+		}),
+		step(cmdline.Image, "stream", use("disks"), use("images"), func(ctx context.Context) (err error) {
+			imgs, err = m.streamImages(ctx, disks)
+			return err
+		}),
+		step(cmdline.Image, "table", use("disks"), nil, func(ctx context.Context) error {
+			return m.writeTables(ctx, disks)
+		}),
+		step(cmdline.Files, "write", use("plan", "inventory", "modules", "volumes?", "disks", "images"), nil, func(ctx context.Context) error {
+			return m.writeFiles(ctx, installed{inv: inv, mods: mods, plan: pl, vols: vols, disks: disks, images: imgs})
+		}),
+		step(cmdline.Handoff, "boot", use("plan", "disks"), nil, func(ctx context.Context) error {
+			return m.handoff(ctx, pl, disks)
+		}),
+	}
+}
+
+// installed is everything the files stage records in the receipt.
+type installed struct {
+	inv    *inventory.Inventory
+	mods   *Modules
+	plan   *Planned
+	vols   *Volumes
+	disks  *Disks
+	images *Images
+}
