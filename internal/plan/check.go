@@ -81,12 +81,12 @@ type checker struct {
 // problem found.
 func Check(p *Plan) error {
 	c := &checker{
-		p: p, l: &errorList{file: p.File},
+		p: p, l: &errorList{File: p.File},
 		parts: map[string]ref{}, disks: map[string]*Disk{},
 		vols: map[string]*Volume{}, mds: map[string]*MD{}, inMD: map[string]string{},
 	}
 	if len(p.Disks) == 0 && len(p.RAID) == 0 {
-		c.l.add(p.Pos.Line, "the plan has no disks and no raid section: it would do nothing")
+		c.l.Add(p.Pos.Line, "the plan has no disks and no raid section: it would do nothing")
 	}
 	c.names()
 	c.raid()
@@ -96,7 +96,7 @@ func Check(p *Plan) error {
 	}
 	c.files()
 	c.boot()
-	return c.l.err()
+	return c.l.Err()
 }
 
 // names records disk ids and partition names first, so references may point
@@ -107,10 +107,10 @@ func (c *checker) names() {
 	valid := func(name, what string, line int) bool {
 		switch {
 		case name == "":
-			c.l.add(line, "%s has no name", what)
+			c.l.Add(line, "%s has no name", what)
 			return false
 		case !refRE.MatchString(name) || len(name) > 36:
-			c.l.add(line, "%s name %q: use up to 36 letters, digits, '.', '_' or '-'", what, name)
+			c.l.Add(line, "%s name %q: use up to 36 letters, digits, '.', '_' or '-'", what, name)
 			return false
 		}
 		return true
@@ -119,7 +119,7 @@ func (c *checker) names() {
 		d := &c.p.Disks[i]
 		if valid(d.ID, "disk", d.Pos.Of("id")) {
 			if first := c.disks[d.ID]; first != nil {
-				c.l.add(d.Pos.Of("id"), "disk id %q already used at line %d", d.ID, first.Pos.Of("id"))
+				c.l.Add(d.Pos.Of("id"), "disk id %q already used at line %d", d.ID, first.Pos.Of("id"))
 			} else {
 				c.disks[d.ID] = d
 			}
@@ -130,7 +130,7 @@ func (c *checker) names() {
 				continue
 			}
 			if first, dup := c.parts[pt.Name]; dup {
-				c.l.add(pt.Pos.Of("name"), "partition name %q already used at line %d; partition names are unique in the whole plan", pt.Name, first.part.Pos.Of("name"))
+				c.l.Add(pt.Pos.Of("name"), "partition name %q already used at line %d; partition names are unique in the whole plan", pt.Name, first.part.Pos.Of("name"))
 				continue
 			}
 			c.parts[pt.Name] = ref{kind: refPartition, disk: d, part: pt}
@@ -161,34 +161,34 @@ func (c *checker) raid() {
 		r := &c.p.RAID[i]
 		ct := &r.Controller
 		if !r.Pos.Has("controller") {
-			c.l.add(r.Pos.Line, "raid entry has no controller (pci: or index:)")
+			c.l.Add(r.Pos.Line, "raid entry has no controller (pci: or index:)")
 		}
 		switch {
 		case ct.PCI != "" && ct.Index != nil:
-			c.l.add(ct.Pos.Line, "controller: give pci or index, not both")
+			c.l.Add(ct.Pos.Line, "controller: give pci or index, not both")
 		case ct.PCI == "" && ct.Index == nil && r.Pos.Has("controller"):
-			c.l.add(ct.Pos.Line, "controller: give pci (\"0000:03:00.0\") or index (the tool's controller number)")
+			c.l.Add(ct.Pos.Line, "controller: give pci (\"0000:03:00.0\") or index (the tool's controller number)")
 		case ct.PCI != "" && !pciRE.MatchString(ct.PCI):
-			c.l.add(ct.Pos.Of("pci"), "controller: pci %q is not a PCI address like 0000:03:00.0 (lower-case hex)", ct.PCI)
+			c.l.Add(ct.Pos.Of("pci"), "controller: pci %q is not a PCI address like 0000:03:00.0 (lower-case hex)", ct.PCI)
 		case ct.Index != nil && *ct.Index < 0:
-			c.l.add(ct.Pos.Of("index"), "controller: index %d is negative", *ct.Index)
+			c.l.Add(ct.Pos.Of("index"), "controller: index %d is negative", *ct.Index)
 		}
 		if ct.Index != nil && ct.Tool == "" {
-			c.l.add(ct.Pos.Of("index"), "controller: index %d is the tool's own numbering, so name the tool too", *ct.Index)
+			c.l.Add(ct.Pos.Of("index"), "controller: index %d is the tool's own numbering, so name the tool too", *ct.Index)
 		}
 		if ct.Tool != "" && !contains(Tools(), ct.Tool) {
-			c.l.add(ct.Pos.Of("tool"), "controller: unknown tool %q (known: %s)", ct.Tool, known)
+			c.l.Add(ct.Pos.Of("tool"), "controller: unknown tool %q (known: %s)", ct.Tool, known)
 		}
 		k := ctrlKey{pci: ct.PCI}
 		if ct.Index != nil {
 			k.index = ct.Tool + "#" + strconv.Itoa(*ct.Index)
 		}
 		if first, dup := seen[k]; dup && (k.pci != "" || k.index != "") {
-			c.l.add(ct.Pos.Line, "controller given twice (first at line %d); put all its volumes in one raid entry", first)
+			c.l.Add(ct.Pos.Line, "controller given twice (first at line %d); put all its volumes in one raid entry", first)
 		}
 		seen[k] = ct.Pos.Line
 		if len(r.Volumes) == 0 {
-			c.l.add(r.Pos.Line, "raid entry has no volumes")
+			c.l.Add(r.Pos.Line, "raid entry has no volumes")
 		}
 		slots := map[string]int{}
 		for j := range r.Volumes {
@@ -201,41 +201,41 @@ func (c *checker) volume(v *Volume, slots map[string]int) {
 	where := fmt.Sprintf("raid volume %q", v.Name)
 	switch {
 	case v.Name == "":
-		c.l.add(v.Pos.Line, "raid volume has no name")
+		c.l.Add(v.Pos.Line, "raid volume has no name")
 		where = "raid volume"
 	case !refRE.MatchString(v.Name):
-		c.l.add(v.Pos.Of("name"), "%s: use letters, digits, '.', '_' or '-'", where)
+		c.l.Add(v.Pos.Of("name"), "%s: use letters, digits, '.', '_' or '-'", where)
 	case c.vols[v.Name] != nil:
-		c.l.add(v.Pos.Of("name"), "%s already defined at line %d", where, c.vols[v.Name].Pos.Line)
+		c.l.Add(v.Pos.Of("name"), "%s already defined at line %d", where, c.vols[v.Name].Pos.Line)
 	default:
 		c.vols[v.Name] = v
 	}
 	minN, ok := volumeMin(v.Level)
 	if !ok {
-		c.l.add(v.Pos.Of("level"), "%s: level %q unknown (raid0, raid1, raid1e, raid5, raid6, raid10, raid50, raid60)", where, v.Level)
+		c.l.Add(v.Pos.Of("level"), "%s: level %q unknown (raid0, raid1, raid1e, raid5, raid6, raid10, raid50, raid60)", where, v.Level)
 	}
 	switch {
 	case len(v.Members) > 0 && v.Count > 0:
-		c.l.add(v.Pos.Of("count"), "%s: give members or count, not both", where)
+		c.l.Add(v.Pos.Of("count"), "%s: give members or count, not both", where)
 	case len(v.Members) == 0 && v.Count == 0:
-		c.l.add(v.Pos.Line, "%s: give members (enclosure:slot) or count", where)
+		c.l.Add(v.Pos.Line, "%s: give members (enclosure:slot) or count", where)
 	case v.Pos.Has("count") && v.Count <= 0:
-		c.l.add(v.Pos.Of("count"), "%s: count %d must be positive", where, v.Count)
+		c.l.Add(v.Pos.Of("count"), "%s: count %d must be positive", where, v.Count)
 	}
 	n := max(len(v.Members), v.Count)
 	if ok && n > 0 && n < minN {
-		c.l.add(v.Pos.Line, "%s: %s needs at least %d disks, plan gives %d", where, v.Level, minN, n)
+		c.l.Add(v.Pos.Line, "%s: %s needs at least %d disks, plan gives %d", where, v.Level, minN, n)
 	}
 	if ok && n > 0 && (v.Level == "raid10" || v.Level == "raid1") && n%2 != 0 {
-		c.l.add(v.Pos.Line, "%s: %s needs an even number of disks, plan gives %d", where, v.Level, n)
+		c.l.Add(v.Pos.Line, "%s: %s needs an even number of disks, plan gives %d", where, v.Level, n)
 	}
 	for _, m := range v.Members {
 		if !memberRE.MatchString(m) {
-			c.l.add(v.Pos.Of("members"), "%s: member %q is not enclosure:slot (e.g. \"1:0\")", where, m)
+			c.l.Add(v.Pos.Of("members"), "%s: member %q is not enclosure:slot (e.g. \"1:0\")", where, m)
 			continue
 		}
 		if first, dup := slots[m]; dup {
-			c.l.add(v.Pos.Of("members"), "%s: member %s already used at line %d", where, m, first)
+			c.l.Add(v.Pos.Of("members"), "%s: member %s already used at line %d", where, m, first)
 		}
 		slots[m] = v.Pos.Of("members")
 	}
@@ -245,9 +245,9 @@ func (c *checker) volume(v *Volume, slots map[string]int) {
 	}
 	spec, err := ParseSize(s, true)
 	if err != nil {
-		c.l.add(v.Pos.Of("size"), "%s: %v", where, err)
+		c.l.Add(v.Pos.Of("size"), "%s: %v", where, err)
 	} else if spec.Percent > 0 {
-		c.l.add(v.Pos.Of("size"), "%s: size %q: use max or a byte size", where, v.Size)
+		c.l.Add(v.Pos.Of("size"), "%s: size %q: use max or a byte size", where, v.Size)
 	}
 	v.SizeSpec = spec
 }
@@ -258,51 +258,51 @@ func (c *checker) md() {
 		where := fmt.Sprintf("md array %q", m.Name)
 		switch {
 		case m.Name == "":
-			c.l.add(m.Pos.Line, "md array has no name")
+			c.l.Add(m.Pos.Line, "md array has no name")
 			where = "md array"
 		case !refRE.MatchString(m.Name) || len(m.Name) > 32:
-			c.l.add(m.Pos.Of("name"), "%s: use up to 32 letters, digits, '.', '_' or '-'", where)
+			c.l.Add(m.Pos.Of("name"), "%s: use up to 32 letters, digits, '.', '_' or '-'", where)
 		case c.mds[m.Name] != nil:
-			c.l.add(m.Pos.Of("name"), "%s already defined at line %d", where, c.mds[m.Name].Pos.Line)
+			c.l.Add(m.Pos.Of("name"), "%s already defined at line %d", where, c.mds[m.Name].Pos.Line)
 		default:
 			c.mds[m.Name] = m
 		}
 		minN, ok := mdMin(m.Level)
 		if !ok {
-			c.l.add(m.Pos.Of("level"), "%s: level %q unknown (raid0, raid1, raid5, raid10)", where, m.Level)
+			c.l.Add(m.Pos.Of("level"), "%s: level %q unknown (raid0, raid1, raid5, raid10)", where, m.Level)
 		} else if len(m.Devices) < minN {
-			c.l.add(m.Pos.Of("devices"), "%s: %s needs at least %d devices, plan gives %d", where, m.Level, minN, len(m.Devices))
+			c.l.Add(m.Pos.Of("devices"), "%s: %s needs at least %d devices, plan gives %d", where, m.Level, minN, len(m.Devices))
 		}
 		switch m.Metadata {
 		case "":
 			m.Metadata = "1.2"
 		case "1.2", "1.0":
 		default:
-			c.l.add(m.Pos.Of("metadata"), "%s: metadata %q: use 1.2 (default) or 1.0 (superblock at the end, for an ESP on md)", where, m.Metadata)
+			c.l.Add(m.Pos.Of("metadata"), "%s: metadata %q: use 1.2 (default) or 1.0 (superblock at the end, for an ESP on md)", where, m.Metadata)
 		}
 		for _, dev := range m.Devices {
 			line := m.Pos.Of("devices")
 			r, err := c.device(dev)
 			if err != nil {
-				c.l.add(line, "%s: device %v", where, err)
+				c.l.Add(line, "%s: device %v", where, err)
 				continue
 			}
 			if other, dup := c.inMD[dev]; dup {
-				c.l.add(line, "%s: device %q is already in md array %q", where, dev, other)
+				c.l.Add(line, "%s: device %q is already in md array %q", where, dev, other)
 				continue
 			}
 			c.inMD[dev] = m.Name
 			if r.disk.Select.MD != "" {
-				c.l.add(line, "%s: device %q lives on an md array itself; md over md is not supported", where, dev)
+				c.l.Add(line, "%s: device %q lives on an md array itself; md over md is not supported", where, dev)
 			}
 			switch r.kind {
 			case refDisk:
 				if len(r.disk.Partitions) > 0 || r.disk.Image != nil || r.disk.Table != "" {
-					c.l.add(line, "%s: device %q is a whole disk with a table or image; use one of its partitions, or drop them", where, dev)
+					c.l.Add(line, "%s: device %q is a whole disk with a table or image; use one of its partitions, or drop them", where, dev)
 				}
 			case refPartition:
 				if r.part.Filesystem != nil || r.part.Image != nil {
-					c.l.add(line, "%s: device %q also has a filesystem or image; an md member carries only the array", where, dev)
+					c.l.Add(line, "%s: device %q also has a filesystem or image; an md member carries only the array", where, dev)
 				}
 			}
 		}
@@ -316,14 +316,14 @@ func (c *checker) disk(d *Disk) {
 	writes := len(d.Partitions) > 0 || d.Image != nil || d.Table != "" || usedByMD
 	switch {
 	case writes && !d.Wipe.Enabled:
-		c.l.add(d.Pos.Line, "%s: writing it erases it; say wipe: true to agree", where)
+		c.l.Add(d.Pos.Line, "%s: writing it erases it; say wipe: true to agree", where)
 	case !writes && !d.Wipe.Enabled:
-		c.l.add(d.Pos.Line, "%s: nothing to do (no wipe, table, partitions or image)", where)
+		c.l.Add(d.Pos.Line, "%s: nothing to do (no wipe, table, partitions or image)", where)
 	}
 	c.wipe(d, where)
 	if d.Image != nil {
 		if d.Table != "" || len(d.Partitions) > 0 {
-			c.l.add(d.Image.Pos.Line, "%s: a whole-disk image carries its own partition table; drop table and partitions", where)
+			c.l.Add(d.Image.Pos.Line, "%s: a whole-disk image carries its own partition table; drop table and partitions", where)
 		}
 		c.artifact(where+" image", d.Image.Pos, d.Image.URL, &d.Image.SHA256, &d.Image.SHA512)
 	}
@@ -335,10 +335,10 @@ func (c *checker) disk(d *Disk) {
 	case "gpt":
 	case "mbr":
 		if len(d.Partitions) > 4 {
-			c.l.add(d.Pos.Of("table"), "%s: mbr holds 4 primary partitions, plan gives %d (logical partitions are not supported; use gpt)", where, len(d.Partitions))
+			c.l.Add(d.Pos.Of("table"), "%s: mbr holds 4 primary partitions, plan gives %d (logical partitions are not supported; use gpt)", where, len(d.Partitions))
 		}
 	default:
-		c.l.add(d.Pos.Of("table"), "%s: table %q: use gpt or mbr", where, d.Table)
+		c.l.Add(d.Pos.Of("table"), "%s: table %q: use gpt or mbr", where, d.Table)
 	}
 	ok := c.partitions(d, where)
 	if ok && len(d.Partitions) > 0 {
@@ -367,7 +367,7 @@ func (c *checker) wipe(d *Disk, where string) {
 				keys = append(keys, k.key)
 			}
 		}
-		c.l.add(w.Pos.Of(keys[0]), "%s: wipe %s would not run on a whole-disk md member (the raid stage writes it directly); put it on the disk that selects md: %s", where, strings.Join(keys, " and "), m)
+		c.l.Add(w.Pos.Of(keys[0]), "%s: wipe %s would not run on a whole-disk md member (the raid stage writes it directly); put it on the disk that selects md: %s", where, strings.Join(keys, " and "), m)
 	}
 }
 
@@ -375,17 +375,17 @@ func (c *checker) selector(d *Disk, where string) {
 	s := &d.Select
 	line := s.Pos.Line
 	if !d.Pos.Has("select") {
-		c.l.add(d.Pos.Line, "%s: no select: say which disk by serial, wwn, model, size, bus_path or raid_volume", where)
+		c.l.Add(d.Pos.Line, "%s: no select: say which disk by serial, wwn, model, size, bus_path or raid_volume", where)
 		return
 	}
 	s.Name = strings.TrimPrefix(s.Name, "/dev/")
 	s.ByID = strings.TrimPrefix(s.ByID, "/dev/disk/by-id/")
 	s.BusPath = strings.TrimPrefix(s.BusPath, "/dev/disk/by-path/")
 	if strings.Contains(s.Name, "/") {
-		c.l.add(s.Pos.Of("name"), "%s: select.name %q is a kernel disk name such as sda", where, s.Name)
+		c.l.Add(s.Pos.Of("name"), "%s: select.name %q is a kernel disk name such as sda", where, s.Name)
 	}
 	if strings.HasPrefix(s.ByID, "/") {
-		c.l.add(s.Pos.Of("by_id"), "%s: select.by_id %q: give the name under /dev/disk/by-id", where, s.ByID)
+		c.l.Add(s.Pos.Of("by_id"), "%s: select.by_id %q: give the name under /dev/disk/by-id", where, s.ByID)
 	}
 	later := s.RAIDVolume != "" || s.MD != ""
 	hints := 0
@@ -397,50 +397,50 @@ func (c *checker) selector(d *Disk, where string) {
 	}
 	switch {
 	case s.RAIDVolume != "" && s.MD != "":
-		c.l.add(line, "%s: select either raid_volume or md", where)
+		c.l.Add(line, "%s: select either raid_volume or md", where)
 	case later && (hints > 0 || s.Name != "" || s.Prefer != ""):
-		c.l.add(line, "%s: raid_volume and md select a device that appears after the raid stage; give no other hint", where)
+		c.l.Add(line, "%s: raid_volume and md select a device that appears after the raid stage; give no other hint", where)
 	case !later && hints == 0 && s.Name != "":
-		c.l.add(s.Pos.Of("name"), "%s: a bare kernel name (/dev/%s) is not stable across boots; add serial, wwn, by_id, bus_path or size", where, s.Name)
+		c.l.Add(s.Pos.Of("name"), "%s: a bare kernel name (/dev/%s) is not stable across boots; add serial, wwn, by_id, bus_path or size", where, s.Name)
 	case !later && hints == 0:
-		c.l.add(line, "%s: select has no hint: give serial, wwn, model, vendor, size, rotational, bus_path, hctl, by_id or raid_volume", where)
+		c.l.Add(line, "%s: select has no hint: give serial, wwn, model, vendor, size, rotational, bus_path, hctl, by_id or raid_volume", where)
 	}
 	if s.RAIDVolume != "" {
 		v := c.vols[s.RAIDVolume]
 		if v == nil {
-			c.l.add(s.Pos.Of("raid_volume"), "%s: raid_volume %q is not a volume in the raid section", where, s.RAIDVolume)
+			c.l.Add(s.Pos.Of("raid_volume"), "%s: raid_volume %q is not a volume in the raid section", where, s.RAIDVolume)
 		}
 	}
 	if s.MD != "" && c.mds[s.MD] == nil {
-		c.l.add(s.Pos.Of("md"), "%s: md %q is not an array in the md section", where, s.MD)
+		c.l.Add(s.Pos.Of("md"), "%s: md %q is not an array in the md section", where, s.MD)
 	}
 	switch s.Prefer {
 	case "", "smallest", "largest":
 	default:
-		c.l.add(s.Pos.Of("prefer"), "%s: prefer %q: use smallest or largest", where, s.Prefer)
+		c.l.Add(s.Pos.Of("prefer"), "%s: prefer %q: use smallest or largest", where, s.Prefer)
 	}
 	for _, g := range []struct{ key, val string }{{"model", s.Model}, {"vendor", s.Vendor}, {"bus_path", s.BusPath}} {
 		if _, err := path.Match(g.val, ""); err != nil {
-			c.l.add(s.Pos.Of(g.key), "%s: select.%s %q is not a valid glob", where, g.key, g.val)
+			c.l.Add(s.Pos.Of(g.key), "%s: select.%s %q is not a valid glob", where, g.key, g.val)
 		}
 	}
 	if r := s.Size; r != nil {
 		var err error
 		if r.Min == "" && r.Max == "" {
-			c.l.add(r.Pos.Line, "%s: select.size needs min, max or both", where)
+			c.l.Add(r.Pos.Line, "%s: select.size needs min, max or both", where)
 		}
 		if r.Min != "" {
 			if r.MinBytes, err = ParseBytes(r.Min); err != nil {
-				c.l.add(r.Pos.Of("min"), "%s: select.size.min: %v", where, err)
+				c.l.Add(r.Pos.Of("min"), "%s: select.size.min: %v", where, err)
 			}
 		}
 		if r.Max != "" {
 			if r.MaxBytes, err = ParseBytes(r.Max); err != nil {
-				c.l.add(r.Pos.Of("max"), "%s: select.size.max: %v", where, err)
+				c.l.Add(r.Pos.Of("max"), "%s: select.size.max: %v", where, err)
 			}
 		}
 		if r.MaxBytes > 0 && r.MinBytes > r.MaxBytes {
-			c.l.add(r.Pos.Line, "%s: select.size.min %s is above max %s", where, r.Min, r.Max)
+			c.l.Add(r.Pos.Line, "%s: select.size.min %s is above max %s", where, r.Min, r.Max)
 		}
 	}
 	for _, o := range c.p.Disks {
@@ -448,10 +448,10 @@ func (c *checker) selector(d *Disk, where string) {
 			break // report only the second of a pair
 		}
 		if s.RAIDVolume != "" && o.Select.RAIDVolume == s.RAIDVolume {
-			c.l.add(s.Pos.Of("raid_volume"), "%s: raid volume %q is already selected by disk %q (line %d)", where, s.RAIDVolume, o.ID, o.Pos.Line)
+			c.l.Add(s.Pos.Of("raid_volume"), "%s: raid volume %q is already selected by disk %q (line %d)", where, s.RAIDVolume, o.ID, o.Pos.Line)
 		}
 		if s.MD != "" && o.Select.MD == s.MD {
-			c.l.add(s.Pos.Of("md"), "%s: md array %q is already selected by disk %q (line %d)", where, s.MD, o.ID, o.Pos.Line)
+			c.l.Add(s.Pos.Of("md"), "%s: md array %q is already selected by disk %q (line %d)", where, s.MD, o.ID, o.Pos.Line)
 		}
 	}
 }
@@ -466,41 +466,41 @@ func (c *checker) partitions(d *Disk, where string) bool {
 		pt := &d.Partitions[i]
 		pw := fmt.Sprintf("partition %q", pt.Name)
 		if pt.Size == "" {
-			c.l.add(pt.Pos.Line, "%s: no size (MiB, GiB, %%, or rest)", pw)
+			c.l.Add(pt.Pos.Line, "%s: no size (MiB, GiB, %%, or rest)", pw)
 			ok = false
 		} else if s, err := ParseSize(pt.Size, false); err != nil {
-			c.l.add(pt.Pos.Of("size"), "%s: %v", pw, err)
+			c.l.Add(pt.Pos.Of("size"), "%s: %v", pw, err)
 			ok = false
 		} else {
 			pt.SizeSpec = s
 			switch {
 			case s.Rest && rest >= 0:
-				c.l.add(pt.Pos.Of("size"), "%s: only one partition may take the rest; %q already does", pw, d.Partitions[rest].Name)
+				c.l.Add(pt.Pos.Of("size"), "%s: only one partition may take the rest; %q already does", pw, d.Partitions[rest].Name)
 				ok = false
 			case s.Rest:
 				rest = i
 			case s.Percent > 0:
 				percent += s.Percent
 				if percent > 100 {
-					c.l.add(pt.Pos.Of("size"), "%s: percentages on %s add up to %d%%", pw, where, percent)
+					c.l.Add(pt.Pos.Of("size"), "%s: percentages on %s add up to %d%%", pw, where, percent)
 					ok = false
 				}
 			}
 		}
 		t, err := resolvePartType(pt.Type, d.Table, pt.Filesystem)
 		if err != nil {
-			c.l.add(pt.Pos.Of("type"), "%s: %v", pw, err)
+			c.l.Add(pt.Pos.Of("type"), "%s: %v", pw, err)
 		}
 		pt.TypeSpec = t
 		if pt.PartUUID != "" {
 			if d.Table == "mbr" {
-				c.l.add(pt.Pos.Of("partuuid"), "%s: partuuid is for gpt; an mbr PARTUUID derives from the disk signature", pw)
+				c.l.Add(pt.Pos.Of("partuuid"), "%s: partuuid is for gpt; an mbr PARTUUID derives from the disk signature", pw)
 			} else if !isGUID(pt.PartUUID) {
-				c.l.add(pt.Pos.Of("partuuid"), "%s: partuuid %q is not a UUID", pw, pt.PartUUID)
+				c.l.Add(pt.Pos.Of("partuuid"), "%s: partuuid %q is not a UUID", pw, pt.PartUUID)
 			}
 		}
 		if pt.Filesystem != nil && pt.Image != nil {
-			c.l.add(pt.Pos.Line, "%s: give filesystem or image, not both (an image brings its filesystem)", pw)
+			c.l.Add(pt.Pos.Line, "%s: give filesystem or image, not both (an image brings its filesystem)", pw)
 		}
 		if fs := pt.Filesystem; fs != nil {
 			c.filesystem(pt, pw)
@@ -510,7 +510,7 @@ func (c *checker) partitions(d *Disk, where string) bool {
 		}
 	}
 	if rest >= 0 && percent >= 100 {
-		c.l.add(d.Partitions[rest].Pos.Of("size"), "partition %q: takes the rest, but percentages on %s already add up to %d%%", d.Partitions[rest].Name, where, percent)
+		c.l.Add(d.Partitions[rest].Pos.Of("size"), "partition %q: takes the rest, but percentages on %s already add up to %d%%", d.Partitions[rest].Name, where, percent)
 		ok = false
 	}
 	return ok
@@ -529,15 +529,15 @@ func (c *checker) filesystem(pt *Partition, pw string) {
 	case "swap":
 		limit = 16 // union swap_header.info.volume_name[16]
 	case "":
-		c.l.add(fs.Pos.Line, "%s: filesystem has no format (vfat, ext4 or swap)", pw)
+		c.l.Add(fs.Pos.Line, "%s: filesystem has no format (vfat, ext4 or swap)", pw)
 	default:
-		c.l.add(fs.Pos.Of("format"), "%s: filesystem format %q: needle creates vfat, ext4 and swap; bring others as an image", pw, fs.Format)
+		c.l.Add(fs.Pos.Of("format"), "%s: filesystem format %q: needle creates vfat, ext4 and swap; bring others as an image", pw, fs.Format)
 	}
 	if limit > 0 && len(fs.Label) > limit {
-		c.l.add(fs.Pos.Of("label"), "%s: %s label %q is longer than %d bytes", pw, fs.Format, fs.Label, limit)
+		c.l.Add(fs.Pos.Of("label"), "%s: %s label %q is longer than %d bytes", pw, fs.Format, fs.Label, limit)
 	}
 	if pt.TypeSpec.Name == "esp" && fs.Format != "vfat" && fs.Format != "" {
-		c.l.add(fs.Pos.Of("format"), "%s: an EFI system partition must be vfat, not %s", pw, fs.Format)
+		c.l.Add(fs.Pos.Of("format"), "%s: an EFI system partition must be vfat, not %s", pw, fs.Format)
 	}
 }
 
@@ -555,7 +555,7 @@ func (c *checker) fit(d *Disk, where string) {
 		return // checked against the chosen disk by Validate
 	}
 	if _, err := d.Layout(min, 512); err != nil {
-		c.l.add(d.Pos.Of("partitions"), "%s: partitions do not fit %s: %v", where, why, err)
+		c.l.Add(d.Pos.Of("partitions"), "%s: partitions do not fit %s: %v", where, why, err)
 	}
 }
 
@@ -563,12 +563,12 @@ func (c *checker) fit(d *Disk, where string) {
 // lower-cased in place.
 func (c *checker) artifact(where string, pos Pos, raw string, sha256, sha512 *string) {
 	if raw == "" {
-		c.l.add(pos.Line, "%s: no url", where)
+		c.l.Add(pos.Line, "%s: no url", where)
 	} else if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		c.l.add(pos.Of("url"), "%s: url %q: want an absolute http:// or https:// URL", where, raw)
+		c.l.Add(pos.Of("url"), "%s: url %q: want an absolute http:// or https:// URL", where, raw)
 	}
 	if *sha256 == "" && *sha512 == "" {
-		c.l.add(pos.Line, "%s: no sha256 or sha512; every fetched artifact is verified", where)
+		c.l.Add(pos.Line, "%s: no sha256 or sha512; every fetched artifact is verified", where)
 	}
 	for _, h := range []struct {
 		key string
@@ -580,9 +580,9 @@ func (c *checker) artifact(where string, pos Pos, raw string, sha256, sha512 *st
 		}
 		*h.val = strings.ToLower(*h.val)
 		if len(*h.val) != h.n {
-			c.l.add(pos.Of(h.key), "%s: %s must be %d hex digits, got %d characters", where, h.key, h.n, len(*h.val))
+			c.l.Add(pos.Of(h.key), "%s: %s must be %d hex digits, got %d characters", where, h.key, h.n, len(*h.val))
 		} else if strings.IndexFunc(*h.val, func(r rune) bool { return !isHex(r) }) >= 0 {
-			c.l.add(pos.Of(h.key), "%s: %s has a character that is not a hex digit", where, h.key)
+			c.l.Add(pos.Of(h.key), "%s: %s has a character that is not a hex digit", where, h.key)
 		}
 	}
 }
@@ -630,42 +630,42 @@ func (c *checker) files() {
 		where := fmt.Sprintf("file %q", f.Path)
 		switch {
 		case f.Path == "":
-			c.l.add(f.Pos.Line, "file has no path")
+			c.l.Add(f.Pos.Line, "file has no path")
 		case !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/":
-			c.l.add(f.Pos.Of("path"), "%s: path must be absolute and clean (no .., no trailing /)", where)
+			c.l.Add(f.Pos.Of("path"), "%s: path must be absolute and clean (no .., no trailing /)", where)
 		}
 		key := f.Filesystem + "\x00" + f.Path
 		if first, dup := seen[key]; dup {
-			c.l.add(f.Pos.Line, "%s: written twice on %q (first at line %d)", where, f.Filesystem, first)
+			c.l.Add(f.Pos.Line, "%s: written twice on %q (first at line %d)", where, f.Filesystem, first)
 		}
 		seen[key] = f.Pos.Line
 		f.ModeBits = 0o644
 		if f.Mode != "" {
 			m, err := strconv.ParseUint(strings.TrimPrefix(f.Mode, "0o"), 8, 32)
 			if err != nil || m > 0o7777 {
-				c.l.add(f.Pos.Of("mode"), "%s: mode %q: want octal permission bits like 0644 (read as octal, as chmod does)", where, f.Mode)
+				c.l.Add(f.Pos.Of("mode"), "%s: mode %q: want octal permission bits like 0644 (read as octal, as chmod does)", where, f.Mode)
 			}
 			f.ModeBits = uint32(m)
 		}
 		if f.Owner != "" {
 			u, g, _ := strings.Cut(f.Owner, ":")
 			if !ownerRE.MatchString(u) || (strings.Contains(f.Owner, ":") && !ownerRE.MatchString(g)) {
-				c.l.add(f.Pos.Of("owner"), "%s: owner %q: want user[:group], names or numbers", where, f.Owner)
+				c.l.Add(f.Pos.Of("owner"), "%s: owner %q: want user[:group], names or numbers", where, f.Owner)
 			}
 		}
 		ct := &f.Contents
 		switch {
 		case !f.Pos.Has("contents"):
-			c.l.add(f.Pos.Line, "%s: no contents (inline: or url: with sha256)", where)
+			c.l.Add(f.Pos.Line, "%s: no contents (inline: or url: with sha256)", where)
 		case ct.Inline != nil && (ct.URL != "" || ct.SHA256 != "" || ct.SHA512 != ""):
-			c.l.add(ct.Pos.Line, "%s: contents: give inline, or url with a hash, not both", where)
+			c.l.Add(ct.Pos.Line, "%s: contents: give inline, or url with a hash, not both", where)
 		case ct.Inline == nil:
 			c.artifact(where+" contents", ct.Pos, ct.URL, &ct.SHA256, &ct.SHA512)
 		}
 		if f.Filesystem == "" {
-			c.l.add(f.Pos.Line, "%s: no filesystem: name the partition it goes on", where)
+			c.l.Add(f.Pos.Line, "%s: no filesystem: name the partition it goes on", where)
 		} else if err := c.mountable(f.Filesystem); err != nil {
-			c.l.add(f.Pos.Of("filesystem"), "%s: filesystem %v", where, err)
+			c.l.Add(f.Pos.Of("filesystem"), "%s: filesystem %v", where, err)
 		}
 	}
 }
@@ -703,42 +703,42 @@ func cmdlineRefs(s string) []cmdRef {
 func (c *checker) boot() {
 	b := c.p.Boot
 	if b == nil {
-		c.l.add(c.p.Pos.Line, "no boot section: say how to hand off (boot: {kexec: {root: NAME}} or boot: {reboot: {}})")
+		c.l.Add(c.p.Pos.Line, "no boot section: say how to hand off (boot: {kexec: {root: NAME}} or boot: {reboot: {}})")
 		return
 	}
 	switch {
 	case b.Kexec != nil && b.Reboot != nil:
-		c.l.add(b.Pos.Line, "boot: give exactly one handoff, kexec or reboot, not both")
+		c.l.Add(b.Pos.Line, "boot: give exactly one handoff, kexec or reboot, not both")
 	case b.Kexec == nil && b.Reboot == nil:
-		c.l.add(b.Pos.Line, "boot: give exactly one handoff, kexec or reboot")
+		c.l.Add(b.Pos.Line, "boot: give exactly one handoff, kexec or reboot")
 	}
 	k := b.Kexec
 	if k == nil {
 		return
 	}
 	if k.Root == "" {
-		c.l.add(k.Pos.Line, "boot.kexec: no root: name the partition holding the installed kernel")
+		c.l.Add(k.Pos.Line, "boot.kexec: no root: name the partition holding the installed kernel")
 	} else if err := c.mountable(k.Root); err != nil {
-		c.l.add(k.Pos.Of("root"), "boot.kexec: root %v", err)
+		c.l.Add(k.Pos.Of("root"), "boot.kexec: root %v", err)
 	}
 	for _, f := range []struct{ key, val string }{{"kernel", k.Kernel}, {"initrd", k.Initrd}} {
 		if f.val != "" && (!path.IsAbs(f.val) || path.Clean(f.val) != f.val) {
-			c.l.add(k.Pos.Of(f.key), "boot.kexec: %s %q: want an absolute path on the root filesystem", f.key, f.val)
+			c.l.Add(k.Pos.Of(f.key), "boot.kexec: %s %q: want an absolute path on the root filesystem", f.key, f.val)
 		}
 	}
 	if k.Initrd != "" && k.Kernel == "" {
-		c.l.add(k.Pos.Of("initrd"), "boot.kexec: initrd given without kernel; give both or let needle find them")
+		c.l.Add(k.Pos.Of("initrd"), "boot.kexec: initrd given without kernel; give both or let needle find them")
 	}
 	switch k.Fallback {
 	case "", "reboot", "fail":
 	default:
-		c.l.add(k.Pos.Of("fallback"), "boot.kexec: fallback %q: use reboot or fail", k.Fallback)
+		c.l.Add(k.Pos.Of("fallback"), "boot.kexec: fallback %q: use reboot or fail", k.Fallback)
 	}
 	line := k.Pos.Of("cmdline")
 	for _, r := range cmdlineRefs(k.Cmdline) {
 		switch {
 		case r.err != nil:
-			c.l.add(line, "boot.kexec: cmdline: %v", r.err)
+			c.l.Add(line, "boot.kexec: cmdline: %v", r.err)
 		case r.kind == "partuuid":
 			// Any partition has a PARTUUID (on mbr SIGNATURE-NN, which the
 			// handoff derives), swap and md members included.
@@ -748,7 +748,7 @@ func (c *checker) boot() {
 			if strings.Contains(r.name, ":") && c.mountable(r.name) == nil {
 				break
 			}
-			c.l.add(line, "boot.kexec: cmdline ${partuuid:%s}: %q is not a partition in this plan", r.name, r.name)
+			c.l.Add(line, "boot.kexec: cmdline ${partuuid:%s}: %q is not a partition in this plan", r.name, r.name)
 		case r.kind == "uuid":
 			// A filesystem UUID: any filesystem needle makes (swap too, for
 			// resume=) or an image's.
@@ -756,10 +756,10 @@ func (c *checker) boot() {
 				break
 			}
 			if err := c.mountable(r.name); err != nil {
-				c.l.add(line, "boot.kexec: cmdline ${uuid:%s}: %v", r.name, err)
+				c.l.Add(line, "boot.kexec: cmdline ${uuid:%s}: %v", r.name, err)
 			}
 		default:
-			c.l.add(line, "boot.kexec: cmdline ${%s:%s}: unknown reference kind %q (partuuid or uuid)", r.kind, r.name, r.kind)
+			c.l.Add(line, "boot.kexec: cmdline ${%s:%s}: unknown reference kind %q (partuuid or uuid)", r.kind, r.name, r.kind)
 		}
 	}
 }

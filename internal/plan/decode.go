@@ -1,88 +1,22 @@
 package plan
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"reflect"
-	"sort"
-	"strconv"
 	"strings"
 
+	"github.com/needle-boot/needle/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
 )
 
-// Error is one problem found in a plan, at a line of its file.
-type Error struct {
-	File string
-	Line int // 0 when the problem has no single place
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
-
-// Errors is every problem found in one pass, in source order as far as the
-// pass allows. A plan is checked as a whole so the operator fixes it in one
-// round trip rather than one error per fetch.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	var b strings.Builder
-	for i, e := range es {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.Error())
-	}
-	return b.String()
-}
-
-// Unwrap lets errors.As find the single errors.
-func (es Errors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
-
-// errorList collects errors for one file.
-type errorList struct {
-	file    string
-	errs    Errors
-	dropped int
-}
-
-// maxErrors keeps a garbage input from producing pages of errors; the first
-// hundred say enough.
-const maxErrors = 100
-
-func (l *errorList) add(line int, format string, args ...any) {
-	if len(l.errs) >= maxErrors {
-		l.dropped++
-		return
-	}
-	l.errs = append(l.errs, &Error{File: l.file, Line: line, Msg: fmt.Sprintf(format, args...)})
-}
-
-// err returns the errors sorted by line (stable, so errors on one line keep
-// the order the checks found them in), or nil.
-func (l *errorList) err() error {
-	if len(l.errs) == 0 {
-		return nil
-	}
-	sort.SliceStable(l.errs, func(i, j int) bool { return l.errs[i].Line < l.errs[j].Line })
-	if l.dropped > 0 {
-		l.errs = append(l.errs, &Error{File: l.file, Msg: fmt.Sprintf("and %d more errors", l.dropped)})
-		l.dropped = 0
-	}
-	return l.errs
-}
+// A plan's problems are yamlstrict's, like the hwdb's: each names the file
+// and line, and a plan is checked as a whole so the operator fixes it in
+// one round trip rather than one error per fetch.
+type (
+	Error     = yamlstrict.Error
+	Errors    = yamlstrict.Errors
+	errorList = yamlstrict.List
+)
 
 // maxNodes bounds the nodes the decoder visits, so that a plan built from
 // nested YAML aliases (the "billion laughs" shape) fails instead of eating
@@ -94,60 +28,26 @@ const maxNodes = 20000
 // several YAML documents and a version other than 1 are errors naming the
 // file, line and field. It does not run the semantic checks; Parse does both.
 func Decode(file string, data []byte) (*Plan, error) {
-	l := &errorList{file: file}
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			l.add(0, "empty plan")
-			return nil, l.err()
-		}
-		return nil, yamlError(file, err)
+	root, err := yamlstrict.Document(file, data, "plan")
+	if err != nil {
+		return nil, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		l.add(extra.Line, "a second YAML document; a plan is one document")
-		return nil, l.err()
-	} else if !errors.Is(err, io.EOF) {
-		return nil, yamlError(file, err)
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode {
-		if len(root.Content) == 0 {
-			l.add(0, "empty plan")
-			return nil, l.err()
-		}
-		root = root.Content[0]
-	}
+	l := &errorList{File: file}
 	p := &Plan{File: file}
 	d := &decoder{errs: l}
 	d.value(root, reflect.ValueOf(p).Elem(), "")
-	if len(l.errs) > 0 && (p.Pos.Line == 0 || d.nodes > maxNodes) {
-		return nil, l.err() // not a mapping, or too large: nothing more to say
+	if l.Len() > 0 && (p.Pos.Line == 0 || d.nodes > maxNodes) {
+		return nil, l.Err() // not a mapping, or too large: nothing more to say
 	}
 	if !p.Pos.Has("version") {
-		l.add(p.Pos.Line, "version missing; this needle reads version: 1")
+		l.Add(p.Pos.Line, "version missing; this needle reads version: 1")
 	} else if p.Version != 1 {
-		l.add(p.Pos.Of("version"), "version %d not supported; this needle reads version: 1", p.Version)
+		l.Add(p.Pos.Of("version"), "version %d not supported; this needle reads version: 1", p.Version)
 	}
-	if err := l.err(); err != nil {
+	if err := l.Err(); err != nil {
 		return nil, err
 	}
 	return p, nil
-}
-
-// yamlError turns yaml.v3's "yaml: line N: msg" into "file:N: msg".
-func yamlError(file string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if n, after, ok := strings.Cut(rest, ": "); ok {
-			if v, err := strconv.Atoi(n); err == nil {
-				line, msg = v, after
-			}
-		}
-	}
-	return Errors{{File: file, Line: line, Msg: "YAML syntax: " + msg}}
 }
 
 // decoder maps a yaml.Node tree onto the schema types by their yaml tags.
@@ -202,18 +102,6 @@ func what(t reflect.Type) string {
 	return strings.ToLower(t.Name())
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return strconv.Quote(n.Value)
-	}
-	return "something else"
-}
-
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
@@ -223,13 +111,13 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field string) {
 	d.nodes++
 	if d.nodes > maxNodes {
 		if d.nodes == maxNodes+1 {
-			d.errs.add(n.Line, "plan too large or too deeply aliased (over %d YAML nodes)", maxNodes)
+			d.errs.Add(n.Line, "plan too large or too deeply aliased (over %d YAML nodes)", maxNodes)
 		}
 		return
 	}
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil {
-			d.errs.add(n.Line, "%s: unresolved alias", field)
+			d.errs.Add(n.Line, "%s: unresolved alias", field)
 			return
 		}
 		d.value(n.Alias, v, field)
@@ -263,7 +151,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field string) {
 			return
 		}
 		if n.Kind != yaml.SequenceNode {
-			d.errs.add(n.Line, "%s: want a list, got %s", field, kindName(n))
+			d.errs.Add(n.Line, "%s: want a list, got %s", field, yamlstrict.Kind(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -273,7 +161,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field string) {
 		v.Set(s)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
-			d.errs.add(n.Line, "%s: want a string, got %s", field, kindName(n))
+			d.errs.Add(n.Line, "%s: want a string, got %s", field, yamlstrict.Kind(n))
 			return
 		}
 		if isNull(n) {
@@ -283,14 +171,14 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field string) {
 	case reflect.Bool:
 		var b bool
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
-			d.errs.add(n.Line, "%s: want true or false, got %s", field, kindName(n))
+			d.errs.Add(n.Line, "%s: want true or false, got %s", field, yamlstrict.Kind(n))
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int:
 		var i int
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&i) != nil {
-			d.errs.add(n.Line, "%s: want an integer, got %s", field, kindName(n))
+			d.errs.Add(n.Line, "%s: want an integer, got %s", field, yamlstrict.Kind(n))
 			return
 		}
 		v.SetInt(int64(i))
@@ -318,7 +206,7 @@ func (w *Wipe) decodeNode(d *decoder, n *yaml.Node, field string) {
 	case n.Kind == yaml.ScalarNode && n.Tag == "!!bool" && n.Decode(&w.Enabled) == nil:
 		w.Pos = Pos{Line: n.Line}
 	default:
-		d.errs.add(n.Line, "%s: want true, false or a mapping such as {zeroout: true}, got %s", field, kindName(n))
+		d.errs.Add(n.Line, "%s: want true, false or a mapping such as {zeroout: true}, got %s", field, yamlstrict.Kind(n))
 	}
 }
 
@@ -327,31 +215,31 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, field string) {
 	t := v.Type()
 	if n.Kind != yaml.MappingNode {
 		if field == "" {
-			d.errs.add(n.Line, "the plan must be a mapping (version: 1, disks: …), got %s", kindName(n))
+			d.errs.Add(n.Line, "the plan must be a mapping (version: 1, disks: …), got %s", yamlstrict.Kind(n))
 			return
 		}
-		d.errs.add(n.Line, "%s: want a mapping (%s), got %s", field, what(t), kindName(n))
+		d.errs.Add(n.Line, "%s: want a mapping (%s), got %s", field, what(t), yamlstrict.Kind(n))
 		return
 	}
 	pos := Pos{Line: n.Line, keys: make(map[string]int, len(n.Content)/2)}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			d.errs.add(k.Line, "%s: a key must be a plain name, got %s", field, kindName(k))
+			d.errs.Add(k.Line, "%s: a key must be a plain name, got %s", field, yamlstrict.Kind(k))
 			continue
 		}
 		if k.Value == "<<" {
-			d.errs.add(k.Line, "%s: YAML merge keys (<<) are not supported", field)
+			d.errs.Add(k.Line, "%s: YAML merge keys (<<) are not supported", field)
 			continue
 		}
 		if first, dup := pos.keys[k.Value]; dup {
-			d.errs.add(k.Line, "%s: field %q given twice (first at line %d)", field, k.Value, first)
+			d.errs.Add(k.Line, "%s: field %q given twice (first at line %d)", field, k.Value, first)
 			continue
 		}
 		pos.keys[k.Value] = k.Line
 		idx := fieldIndex(t, k.Value)
 		if idx < 0 {
-			d.errs.add(k.Line, "unknown field %q in %s", k.Value, what(t))
+			d.errs.Add(k.Line, "unknown field %q in %s", k.Value, what(t))
 			continue
 		}
 		sub := k.Value

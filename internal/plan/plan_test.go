@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/needle-boot/needle/internal/yamlstrict"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files from the current output")
@@ -190,7 +191,7 @@ func TestErrorCap(t *testing.T) {
 	if !errors.As(err, &es) {
 		t.Fatalf("Decode = %v, want Errors", err)
 	}
-	if len(es) != maxErrors+1 || es[len(es)-1].Msg != "and 50 more errors" {
-		t.Errorf("got %d errors ending %q, want %d ending \"and 50 more errors\"", len(es), es[len(es)-1].Msg, maxErrors+1)
+	if len(es) != yamlstrict.MaxErrors+1 || es[len(es)-1].Msg != "and 50 more errors" {
+		t.Errorf("got %d errors ending %q, want %d ending \"and 50 more errors\"", len(es), es[len(es)-1].Msg, yamlstrict.MaxErrors+1)
 	}
 }

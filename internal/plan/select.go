@@ -65,7 +65,7 @@ type Validated struct {
 // fits the chosen disk, and that the RAID tools the plan needs are in the
 // image. It touches nothing.
 func Validate(p *Plan, inv *inventory.Inventory, opt Options) (*Validated, error) {
-	l := &errorList{file: p.File}
+	l := &errorList{File: p.File}
 	v := &Validated{Plan: p}
 	boot := bootDisks(inv, opt.BootDevices)
 	taken := map[string]string{} // disk name → plan disk id
@@ -80,13 +80,13 @@ func Validate(p *Plan, inv *inventory.Inventory, opt Options) (*Validated, error
 		default:
 			chosen, err := pick(d, inv.Disks, boot)
 			if err != nil {
-				l.add(d.Select.Pos.Line, "disk %q: %v", d.ID, err)
+				l.Add(d.Select.Pos.Line, "disk %q: %v", d.ID, err)
 				v.Disks = append(v.Disks, sel)
 				continue
 			}
 			sel.State, sel.Disk = Resolved, chosen
 			if other, dup := taken[chosen.Name]; dup {
-				l.add(d.Select.Pos.Line, "disk %q: selects %s, which disk %q already selected; make the hints disjoint", d.ID, devPath(chosen), other)
+				l.Add(d.Select.Pos.Line, "disk %q: selects %s, which disk %q already selected; make the hints disjoint", d.ID, devPath(chosen), other)
 			}
 			taken[chosen.Name] = d.ID
 			// MBR entries hold 32-bit sector numbers: 2 TiB at 512-byte
@@ -96,12 +96,12 @@ func Validate(p *Plan, inv *inventory.Inventory, opt Options) (*Validated, error
 				sector = 512
 			}
 			if limit := sector << 32; d.Table == "mbr" && chosen.Size > limit {
-				l.add(d.Pos.Of("table"), "disk %q: %s is %s; mbr addresses only %s, use gpt", d.ID, devPath(chosen), HumanBytes(chosen.Size), HumanBytes(limit))
+				l.Add(d.Pos.Of("table"), "disk %q: %s is %s; mbr addresses only %s, use gpt", d.ID, devPath(chosen), HumanBytes(chosen.Size), HumanBytes(limit))
 			}
 			if len(d.Partitions) > 0 {
 				ext, err := d.Layout(chosen.Size, int(sector))
 				if err != nil {
-					l.add(d.Pos.Of("partitions"), "disk %q on %s: %v", d.ID, devPath(chosen), err)
+					l.Add(d.Pos.Of("partitions"), "disk %q on %s: %v", d.ID, devPath(chosen), err)
 				}
 				sel.Layout = ext
 			}
@@ -114,7 +114,7 @@ func Validate(p *Plan, inv *inventory.Inventory, opt Options) (*Validated, error
 		}
 	}
 	v.ToolsNeeded = toolsNeeded(p, inv, opt, l)
-	if err := l.err(); err != nil {
+	if err := l.Err(); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -311,7 +311,7 @@ func toolsNeeded(p *Plan, inv *inventory.Inventory, opt Options, l *errorList) [
 		if ct.PCI != "" {
 			dev := findPCI(inv, ct.PCI)
 			if dev == nil {
-				l.add(ct.Pos.Of("pci"), "controller %s: no such PCI device; storage controllers present: %s", ct.PCI, storageControllers(inv))
+				l.Add(ct.Pos.Of("pci"), "controller %s: no such PCI device; storage controllers present: %s", ct.PCI, storageControllers(inv))
 				continue
 			}
 			if tool == "" && opt.ToolFor != nil {
@@ -323,7 +323,7 @@ func toolsNeeded(p *Plan, inv *inventory.Inventory, opt Options, l *errorList) [
 			continue
 		}
 		if tool == "" {
-			l.add(ct.Pos.Line, "controller %s: no tool named in the plan and no hwdb rule names one; add tool:", ct.PCI)
+			l.Add(ct.Pos.Line, "controller %s: no tool named in the plan and no hwdb rule names one; add tool:", ct.PCI)
 			continue
 		}
 		need[tool] = true
@@ -332,7 +332,7 @@ func toolsNeeded(p *Plan, inv *inventory.Inventory, opt Options, l *errorList) [
 			if len(opt.Tools) > 0 {
 				have = strings.Join(opt.Tools, ", ")
 			}
-			l.add(ct.Pos.Line, "controller %s needs %s, which the image lacks (has: %s); add it with needle build --vendor-tool", ctrlName(ct), tool, have)
+			l.Add(ct.Pos.Line, "controller %s needs %s, which the image lacks (has: %s); add it with needle build --vendor-tool", ctrlName(ct), tool, have)
 		}
 	}
 	var out []string

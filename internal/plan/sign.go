@@ -34,7 +34,7 @@ var (
 
 // ParsePublicKeys reads a public key file; errors name file and line.
 func ParsePublicKeys(file string, data []byte) ([]ed25519.PublicKey, error) {
-	l := &errorList{file: file}
+	l := &errorList{File: file}
 	var keys []ed25519.PublicKey
 	for i, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
@@ -44,14 +44,14 @@ func ParsePublicKeys(file string, data []byte) ([]ed25519.PublicKey, error) {
 		k, err := base64.StdEncoding.DecodeString(f[0])
 		switch {
 		case err != nil:
-			l.add(i+1, "public key is not base64: %v", err)
+			l.Add(i+1, "public key is not base64: %v", err)
 		case len(k) != ed25519.PublicKeySize:
-			l.add(i+1, "public key is %d bytes, an ed25519 key is %d", len(k), ed25519.PublicKeySize)
+			l.Add(i+1, "public key is %d bytes, an ed25519 key is %d", len(k), ed25519.PublicKeySize)
 		default:
 			keys = append(keys, ed25519.PublicKey(k))
 		}
 	}
-	if err := l.err(); err != nil {
+	if err := l.Err(); err != nil {
 		return nil, err
 	}
 	if len(keys) == 0 {

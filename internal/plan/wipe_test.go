@@ -59,7 +59,7 @@ func TestDecodeWipeErrors(t *testing.T) {
 		{"[zeroout]", `w.yaml:5: disks[0].wipe: want true, false or a mapping such as {zeroout: true}, got a list`},
 		{"zeroout", `w.yaml:5: disks[0].wipe: want true, false or a mapping such as {zeroout: true}, got "zeroout"`},
 		{`"true"`, `w.yaml:5: disks[0].wipe: want true, false or a mapping such as {zeroout: true}, got "true"`},
-		{"", `w.yaml:5: disks[0].wipe: want true, false or a mapping such as {zeroout: true}, got ""`},
+		{"", `w.yaml:5: disks[0].wipe: want true, false or a mapping such as {zeroout: true}, got nothing`},
 		{"{zeroout: true, zeroout: true}", `w.yaml:5: disks[0].wipe: field "zeroout" given twice (first at line 5)`},
 	}
 	for _, tt := range tests {
