@@ -20,6 +20,7 @@ import (
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/raid"
+	"github.com/needle-boot/needle/internal/sysroot"
 	"github.com/needle-boot/needle/internal/toolrun"
 )
 
@@ -147,7 +148,7 @@ func (e *raidEnv) toolFor(dev inventory.PCIDevice) string {
 }
 
 func (e *raidEnv) diagnoser() raid.Diagnoser {
-	return raid.Diagnoser{SysRoot: e.sysfs, Inventory: e.inv, DB: e.db}
+	return raid.Diagnoser{Root: sysroot.Root{Sys: e.sysfs}, Inventory: e.inv, DB: e.db}
 }
 
 // runRaidShow implements "needle raid show [--tool TOOL]": without --tool

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
 // Label is what `needle usb` and `needle iso` name their volume (FAT
@@ -44,9 +46,8 @@ type Medium struct {
 // Finder looks for the medium. The mount leaves are func fields so tests
 // run on image files without root; HostMount fills them on Linux.
 type Finder struct {
-	SysRoot  string // /sys
-	DevRoot  string // /dev
-	MountDir string // where the medium is mounted, e.g. /run/needle/media
+	Root     sysroot.Root // sysfs (block devices) and /dev
+	MountDir string       // where the medium is mounted, e.g. /run/needle/media
 	// Mount is mount(2); Unmount is umount(2) (used to release a candidate
 	// that turned out not to be needle's).
 	Mount   func(source, target, fstype string, flags uintptr, data string) error
@@ -149,7 +150,7 @@ func (f *Finder) Find(ctx context.Context) (*Medium, error) {
 
 // scan lists the FAT and ISO9660 volumes in sysfs order, ranked.
 func (f *Finder) scan(log *slog.Logger) ([]candidate, error) {
-	dir := filepath.Join(f.SysRoot, "class/block")
+	dir := filepath.Join(f.Root.Sys, "class/block")
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil // no block device yet
@@ -175,7 +176,7 @@ func (f *Finder) scan(log *slog.Logger) ([]candidate, error) {
 			c.disk = filepath.Base(filepath.Dir(real))
 			c.partName = ueventValue(filepath.Join(dir, name, "uevent"), "PARTNAME")
 		}
-		head, err := readHead(filepath.Join(f.DevRoot, name))
+		head, err := readHead(filepath.Join(f.Root.Dev, name))
 		if err != nil {
 			// An empty CD tray or a disk the kernel is still probing.
 			log.Debug("boot medium probe", "device", name, "err", err)
@@ -231,7 +232,7 @@ func (f *Finder) mount(c candidate) (*Medium, error) {
 	if err := os.MkdirAll(mp, 0o755); err != nil {
 		return nil, fmt.Errorf("boot medium %s: %w", c.name, err)
 	}
-	src := filepath.Join(f.DevRoot, c.name)
+	src := filepath.Join(f.Root.Dev, c.name)
 	if err := f.Mount(src, mp, c.fstype, msRdonly, ""); err != nil {
 		return nil, fmt.Errorf("mount %s (%s, label %q) read-only on %s: %w", src, c.fstype, c.label, mp, err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/needle-boot/needle/internal/disk"
 	"github.com/needle-boot/needle/internal/media"
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
 // machine is a fake /sys and /dev: block devices are image files (a
@@ -167,7 +168,7 @@ func copyTree(fs filesystem.FileSystem, dir, dst string) error {
 }
 
 func (m *machine) finder(wait time.Duration) *Finder {
-	return &Finder{SysRoot: m.sys, DevRoot: m.dev, MountDir: m.mnt, Mount: m.mount, Unmount: m.unmount,
+	return &Finder{Root: sysroot.Root{Sys: m.sys, Dev: m.dev}, MountDir: m.mnt, Mount: m.mount, Unmount: m.unmount,
 		Wait: wait, Poll: 20 * time.Millisecond, Log: slog.New(slog.NewTextHandler(tlog{m.t}, nil))}
 }
 

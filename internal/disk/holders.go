@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/needle-boot/needle/internal/procfs"
+	"github.com/needle-boot/needle/internal/sysroot"
 	"github.com/needle-boot/needle/internal/toolrun"
 )
 
@@ -28,11 +29,12 @@ func (h Holder) String() string {
 }
 
 // FindHolders lists what holds disk or its partitions: mounts (from
-// procRoot/self/mountinfo, by major:minor), active swap (procRoot/swaps),
-// and stacked devices (sysfsRoot/class/block/<dev>/holders: md arrays and
+// root.Proc/self/mountinfo, by major:minor), active swap (root.Proc/swaps),
+// and stacked devices (root.Sys/class/block/<dev>/holders: md arrays and
 // device-mapper maps, including LVM and dm-crypt), recursively, so that a
 // mount of an LV on an md array on the disk is found too.
-func FindHolders(sysfsRoot, procRoot, disk string) ([]Holder, error) {
+func FindHolders(root sysroot.Root, disk string) ([]Holder, error) {
+	sysfsRoot, procRoot := root.WithDefaults().Sys, root.WithDefaults().Proc
 	devs := []string{disk}
 	ents, err := os.ReadDir(filepath.Join(sysfsRoot, "class", "block", disk))
 	if err != nil {

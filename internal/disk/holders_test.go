@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
 // fakeTree builds sysfs and proc for: sda with sda1 (mounted at
@@ -50,7 +51,7 @@ func fakeTree(t *testing.T) (sys, proc string) {
 
 func TestFindHoldersAndRelease(t *testing.T) {
 	sys, proc := fakeTree(t)
-	hs, err := FindHolders(sys, proc, "sda")
+	hs, err := FindHolders(sysroot.Root{Sys: sys, Proc: proc}, "sda")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,14 +94,14 @@ func TestFindHoldersAndRelease(t *testing.T) {
 
 func TestFindHoldersNone(t *testing.T) {
 	sys, proc := fakeTree(t)
-	hs, err := FindHolders(sys, proc, "sdb")
+	hs, err := FindHolders(sysroot.Root{Sys: sys, Proc: proc}, "sdb")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]Holder{{Kind: "mount", Name: "/srv", Device: "sdb"}}, hs); diff != "" {
 		t.Errorf("FindHolders(sdb) (-want +got):\n%s", diff)
 	}
-	if _, err := FindHolders(sys, proc, "sdz"); err == nil {
+	if _, err := FindHolders(sysroot.Root{Sys: sys, Proc: proc}, "sdz"); err == nil {
 		t.Error("FindHolders(sdz) found a missing disk")
 	}
 }
@@ -119,7 +120,7 @@ func (c *countWriter) WriteAt(p []byte, _ int64) (int, error) { c.n++; return le
 
 func TestEraseBusyWritesNothing(t *testing.T) {
 	sys, proc := fakeTree(t)
-	hs, err := FindHolders(sys, proc, "sda")
+	hs, err := FindHolders(sysroot.Root{Sys: sys, Proc: proc}, "sda")
 	if err != nil {
 		t.Fatal(err)
 	}

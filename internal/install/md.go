@@ -25,7 +25,7 @@ func (m *Machine) createMD(ctx context.Context, pl *Planned, inv *inventory.Inve
 		return inv, nil
 	}
 	log := m.Report.Slog("raid", m.Config.Debug)
-	k := md.NewKernel(m.Root.Sys, m.Root.Proc, log)
+	k := md.NewKernel(m.Root, log)
 	byID := map[string]int{}
 	for i, d := range p.Disks {
 		byID[d.ID] = i

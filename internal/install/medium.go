@@ -17,7 +17,7 @@ func (m *Machine) findMedium(ctx context.Context, mods *Modules) error {
 	if mods.closeLoader != nil {
 		defer mods.closeLoader() // the last step that loads drivers for devices
 	}
-	f := &bootmedia.Finder{SysRoot: m.Root.Sys, DevRoot: "/dev", MountDir: m.run("media"),
+	f := &bootmedia.Finder{Root: m.Root, MountDir: m.run("media"),
 		Log: m.Report.Slog("modules", m.Config.Debug)}
 	f.HostMount()
 	// When the boot entry says there is a medium (needle.media=), give a

@@ -55,7 +55,7 @@ func wantsV6(urls ...string) bool {
 func (m *Machine) bringUpNetwork(ctx context.Context) (*Network, error) {
 	st, err := network.Up(ctx, network.Config{
 		IP: m.Config.IP, BootIF: m.Config.BootIF, VLAN: m.Config.VLAN, Bond: m.Config.Bond,
-		SysfsRoot: m.Root.Sys, ProcRoot: m.Root.Proc, Log: m.Report.Slog("network", m.Config.Debug),
+		Root: m.Root, Log: m.Report.Slog("network", m.Config.Debug),
 		V6NoWait: !wantsV6(m.Config.Plan, m.Config.Report, m.Config.HWDB),
 	})
 	if err != nil {

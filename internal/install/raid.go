@@ -64,7 +64,7 @@ func (m *Machine) applyRAID(ctx context.Context, pl *Planned, inv *inventory.Inv
 		m.Report.Warnf("raid", "device nodes: %v", err)
 	}
 	runner := toolrun.Exec{Log: log, Hold: m.Hold}
-	diag := raid.Diagnoser{SysRoot: m.Root.Sys, Inventory: inv, DB: mods.HWDB, Overlays: m.overlaysLoaded(mods)}
+	diag := raid.Diagnoser{Root: m.Root, Inventory: inv, DB: mods.HWDB, Overlays: m.overlaysLoaded(mods)}
 	applied, err := raid.ApplyPlan(ctx, p.RAID, raid.ToolAt(inv.PCI, m.toolFor(inv, mods)), runner, raid.PlanOptions{
 		ApplyOptions: raid.ApplyOptions{Out: &reportLines{m: m}, Log: log, Diagnose: diag.Diagnose},
 		Crashed: func(ce *raid.CrashError) {

@@ -70,9 +70,9 @@ func (m *Machine) releaseDisks(ctx context.Context, pl *Planned, vols *Volumes) 
 	out := &Disks{targets: ts, PartDev: map[string]string{}, Refs: map[string]string{}}
 	log := m.Report.Slog("disks", m.Config.Debug)
 	runner := toolrun.Exec{Log: log, Hold: m.Hold, Timeout: time.Minute}
-	mdk := md.NewKernel(m.Root.Sys, m.Root.Proc, log)
+	mdk := md.NewKernel(m.Root, log)
 	for _, t := range ts {
-		hs, err := disk.FindHolders(m.Root.Sys, m.Root.Proc, t.disk.Name)
+		hs, err := disk.FindHolders(m.Root, t.disk.Name)
 		if err != nil {
 			return out, err
 		}

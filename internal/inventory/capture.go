@@ -19,7 +19,7 @@ import (
 // the same inventory. It needs nothing but /sys and /proc, so it runs inside
 // the ramdisk.
 func Capture(root Root, dir string) (*Inventory, error) {
-	root = root.withDefaults()
+	root = root.WithDefaults()
 	type op struct {
 		fs, rel string
 		a       access

@@ -10,38 +10,20 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
-// Root says where the kernel's pseudo filesystems are. Tests and `needle
-// inventory --sysfs DIR --procfs DIR` point it at a captured tree.
-type Root struct {
-	Sys  string // "/sys"
-	Proc string // "/proc"
-}
-
-// Host is the running machine's own sysfs and procfs.
-func Host() Root { return Root{Sys: "/sys", Proc: "/proc"} }
-
-// CaptureRoot is the Root of a tree written by Capture: DIR/sys and DIR/proc.
-func CaptureRoot(dir string) Root {
-	return Root{Sys: filepath.Join(dir, "sys"), Proc: filepath.Join(dir, "proc")}
-}
-
-func (r Root) withDefaults() Root {
-	if r.Sys == "" {
-		r.Sys = "/sys"
-	}
-	if r.Proc == "" {
-		r.Proc = "/proc"
-	}
-	return r
-}
+// Root says where the kernel's pseudo filesystems are (sysroot.Root, the
+// one type every reader of them takes). Tests and `needle inventory
+// --sysfs DIR --procfs DIR` point it at a captured tree.
+type Root = sysroot.Root
 
 // Read takes the inventory from root. Attributes that are missing or
 // unreadable are left empty (sysfs differs between kernels and drivers); a
 // missing /sys/bus/pci is an error because then root is not a sysfs at all.
 func Read(root Root) (*Inventory, error) {
-	return newReader(root.withDefaults(), nil).inventory()
+	return newReader(root.WithDefaults(), nil).inventory()
 }
 
 // access is what the reader did with a path; Capture replays it.
@@ -299,3 +281,9 @@ func parseCPUInfo(b []byte) CPUs {
 	}
 	return c
 }
+
+// Host is the running machine's sysfs, procfs and /dev (sysroot.Host).
+func Host() Root { return sysroot.Host() }
+
+// CaptureRoot is the Root of a tree written by Capture (sysroot.Capture).
+func CaptureRoot(dir string) Root { return sysroot.Capture(dir) }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
 // Kernel drives the kernel's md driver through sysfs, the interface mdadm
@@ -24,10 +26,9 @@ import (
 //
 // The syscall leaves are func fields so that unit tests run without root.
 type Kernel struct {
-	SysRoot  string // normally /sys
-	ProcRoot string // normally /proc
+	Root sysroot.Root // sysfs and procfs
 	// Write writes one value to a sysfs attribute (path is absolute,
-	// under SysRoot).
+	// under Root.Sys).
 	Write func(path, value string) error
 	// Read reads a sysfs or proc file.
 	Read func(path string) ([]byte, error)
@@ -36,12 +37,12 @@ type Kernel struct {
 	Log    *slog.Logger
 }
 
-// NewKernel returns a Kernel on the real sysfs and procfs roots given.
-func NewKernel(sysRoot, procRoot string, log *slog.Logger) *Kernel {
+// NewKernel returns a Kernel on the real sysfs and procfs of root.
+func NewKernel(root sysroot.Root, log *slog.Logger) *Kernel {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Kernel{SysRoot: sysRoot, ProcRoot: procRoot, Write: writeAttr, Read: os.ReadFile, DevNum: devNum, Log: log}
+	return &Kernel{Root: root.WithDefaults(), Write: writeAttr, Read: os.ReadFile, DevNum: devNum, Log: log}
 }
 
 // writeAttr writes value to a sysfs attribute the way echo does: one write
@@ -60,7 +61,7 @@ func writeAttr(path, value string) error {
 }
 
 func (k *Kernel) mdPath(name, attr string) string {
-	return filepath.Join(k.SysRoot, "block", name, "md", attr)
+	return filepath.Join(k.Root.Sys, "block", name, "md", attr)
 }
 
 func (k *Kernel) write(path, value string) error {
@@ -94,10 +95,10 @@ func personality(l Level) string {
 // Personalities lists the md personalities the kernel has registered, from
 // the first line of /proc/mdstat ("Personalities : [raid1] [raid10]").
 func (k *Kernel) Personalities() ([]string, error) {
-	b, err := k.Read(filepath.Join(k.ProcRoot, "mdstat"))
+	b, err := k.Read(filepath.Join(k.Root.Proc, "mdstat"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("md: %s/mdstat missing: kernel module md_mod is not loaded", k.ProcRoot)
+			return nil, fmt.Errorf("md: %s/mdstat missing: kernel module md_mod is not loaded", k.Root.Proc)
 		}
 		return nil, fmt.Errorf("md: read mdstat: %w", err)
 	}
@@ -127,7 +128,7 @@ func parsePersonalities(mdstat string) ([]string, error) {
 func (k *Kernel) FreeName() (string, error) {
 	for n := 127; n >= 0; n-- {
 		name := "md" + strconv.Itoa(n)
-		if _, err := os.Stat(filepath.Join(k.SysRoot, "block", name)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(k.Root.Sys, "block", name)); errors.Is(err, fs.ErrNotExist) {
 			return name, nil
 		}
 	}
@@ -161,7 +162,7 @@ func (k *Kernel) Assemble(ctx context.Context, name string, level Level, devices
 		return nil, fmt.Errorf("md: %s: personality %s not registered (have %v): load kernel module %s first",
 			name, personality(level), ps, level.Module())
 	}
-	if _, err := os.Stat(filepath.Join(k.SysRoot, "block", name)); err == nil {
+	if _, err := os.Stat(filepath.Join(k.Root.Sys, "block", name)); err == nil {
 		return nil, fmt.Errorf("md: %s already exists; stop it first", name)
 	}
 	nums := make([]string, len(devices))
@@ -173,7 +174,7 @@ func (k *Kernel) Assemble(ctx context.Context, name string, level Level, devices
 		nums[i] = fmt.Sprintf("%d:%d", ma, mi)
 	}
 	start := time.Now()
-	if err := k.write(filepath.Join(k.SysRoot, "module", "md_mod", "parameters", "new_array"), name); err != nil {
+	if err := k.write(filepath.Join(k.Root.Sys, "module", "md_mod", "parameters", "new_array"), name); err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*State, error) {

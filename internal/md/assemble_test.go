@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
 // fakeMD is a fake of the kernel's md sysfs (labelled: it is not the
@@ -38,7 +39,7 @@ func newFakeMD(t *testing.T, mdstat string) (*fakeMD, *Kernel) {
 		f.file("proc/mdstat", mdstat)
 	}
 	k := &Kernel{
-		SysRoot: filepath.Join(f.root, "sys"), ProcRoot: filepath.Join(f.root, "proc"),
+		Root:  sysroot.Capture(f.root),
 		Write: f.write, Read: os.ReadFile,
 		DevNum: func(p string) (uint32, uint32, error) {
 			l, ok := strings.CutPrefix(p, "/dev/vd")

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/needle-boot/needle/internal/sysroot"
 	"golang.org/x/sys/unix"
 )
 
@@ -91,7 +92,7 @@ func guestRun() error {
 		}
 	}
 	guestf("disks %v", disks)
-	k := NewKernel("/sys", "/proc", nil)
+	k := NewKernel(sysroot.Host(), nil)
 	ctx := context.Background()
 
 	// Two rounds over the same disks: under TCG whichever runs first pays

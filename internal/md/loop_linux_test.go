@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
 func needMDHost(t *testing.T, what string, ok bool) {
@@ -57,7 +59,7 @@ func TestHostLoop(t *testing.T) {
 		_, err = os.Stat("/sys/module/md_mod")
 		needMDHost(t, "md in the host kernel (modprobe md_mod raid1: "+strings.TrimSpace(string(out))+")", err == nil)
 	}
-	k := NewKernel("/sys", "/proc", testLogger(t))
+	k := NewKernel(sysroot.Host(), testLogger(t))
 	if ps, err := k.Personalities(); err != nil || !strings.Contains(strings.Join(ps, " "), "raid1") {
 		_, _ = exec.Command("modprobe", "raid1").CombinedOutput()
 	}

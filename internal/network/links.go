@@ -254,7 +254,7 @@ func (u *up) bringUp(cands []string) error {
 // are best-effort (a kernel without IPv6 has no such files).
 func (u *up) enableV6(name string) {
 	for _, kv := range [][2]string{{"disable_ipv6", "0"}, {"accept_ra", "1"}} {
-		p := filepath.Join(u.cfg.ProcRoot, "sys/net/ipv6/conf", name, kv[0])
+		p := filepath.Join(u.cfg.Root.Proc, "sys/net/ipv6/conf", name, kv[0])
 		err := u.enter(func() error { return os.WriteFile(p, []byte(kv[1]), 0) })
 		if err != nil {
 			u.log.Debug("network: ipv6 sysctl", "path", p, "err", err)

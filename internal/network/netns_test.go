@@ -40,6 +40,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/dhcpv6/server6"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/needle-boot/needle/internal/sysroot"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -339,7 +340,7 @@ func clientConfig(t *testing.T, ns *testNS, h *hostnames) Config {
 		LeaseTimeout:   3 * time.Second,
 		V6Timeout:      100 * time.Millisecond,
 		ResolvConf:     filepath.Join(t.TempDir(), "etc/resolv.conf"),
-		SysfsRoot:      fakeSysfs(t, nil, "lo"),
+		Root:           sysroot.Root{Sys: fakeSysfs(t, nil, "lo")},
 		Log:            slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Host:           Host{Netlink: ns.nl, Enter: ns.enter, Sethostname: h.set},
 	}
@@ -428,7 +429,7 @@ func TestNetnsLeaseApplied(t *testing.T) {
 
 	var hn hostnames
 	cfg := clientConfig(t, cli, &hn)
-	cfg.SysfsRoot = fakeSysfs(t, []string{"c0"}, "lo", "c9")
+	cfg.Root.Sys = fakeSysfs(t, []string{"c0"}, "lo", "c9")
 	cfg.V6Timeout = 10 * time.Second // link-local DAD takes 1 s, much longer in a loaded TCG guest
 	st, err := upT(t, cfg)
 	if err != nil {
@@ -536,7 +537,7 @@ func TestNetnsBootIFPreferred(t *testing.T) {
 	c1, _ := cli.nl.LinkByName("c1")
 	var hn hostnames
 	cfg := clientConfig(t, cli, &hn)
-	cfg.SysfsRoot = fakeSysfs(t, []string{"c0", "c1"})
+	cfg.Root.Sys = fakeSysfs(t, []string{"c0", "c1"})
 	cfg.BootIF = c1.Attrs().HardwareAddr
 	st, err := upT(t, cfg)
 	if err != nil {
@@ -650,7 +651,7 @@ func TestNetnsNoNIC(t *testing.T) {
 	cli := newNS(t, "cli")
 	var hn hostnames
 	cfg := clientConfig(t, cli, &hn)
-	cfg.SysfsRoot = fakeSysfs(t, nil, "lo", "sit0")
+	cfg.Root.Sys = fakeSysfs(t, nil, "lo", "sit0")
 	_, err := upT(t, cfg)
 	var nn *NoNICError
 	if !errors.As(err, &nn) {
@@ -693,7 +694,7 @@ func TestNetnsStatic(t *testing.T) {
 	reach(t, cli, srv, "10.77.1.1")
 
 	// needle net show's view of it.
-	links, err := Links(cli.nl, cfg.SysfsRoot)
+	links, err := Links(cli.nl, cfg.Root.Sys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -821,7 +822,7 @@ func TestNetnsVLAN(t *testing.T) {
 
 	var hn hostnames
 	cfg := clientConfig(t, cli, &hn)
-	cfg.SysfsRoot = fakeSysfs(t, []string{"c0"})
+	cfg.Root.Sys = fakeSysfs(t, []string{"c0"})
 	cfg.VLAN = []string{"c0.100:c0"}
 	st, err := upT(t, cfg)
 	if err != nil {
@@ -851,7 +852,7 @@ func TestNetnsBond(t *testing.T) {
 	veth(t, cli, srv, "c1", "s1", "", true)
 	var hn hostnames
 	cfg := clientConfig(t, cli, &hn)
-	cfg.SysfsRoot = fakeSysfs(t, []string{"c0", "c1"})
+	cfg.Root.Sys = fakeSysfs(t, []string{"c0", "c1"})
 	cfg.Bond = []string{"bond0:c0,c1:mode=active-backup,miimon=100,primary=c0:1400"}
 	cfg.IP = []string{"10.77.1.70::10.77.1.1:24::bond0:none"}
 	st, err := upT(t, cfg)
@@ -998,7 +999,7 @@ func TestNetnsV6NoWait(t *testing.T) {
 	c1, _ := cli.nl.LinkByName("c1")
 	var hn hostnames
 	cfg := clientConfig(t, cli, &hn)
-	cfg.SysfsRoot = fakeSysfs(t, []string{"c0", "c1"})
+	cfg.Root.Sys = fakeSysfs(t, []string{"c0", "c1"})
 	cfg.BootIF = c1.Attrs().HardwareAddr
 	cfg.V6Timeout = time.Minute // longer than upT's deadline: waiting would show
 	cfg.V6NoWait = true

@@ -72,6 +72,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/needle-boot/needle/internal/sysroot"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -102,10 +103,9 @@ type Config struct {
 	V6NoWait bool
 	NoRenew  bool // do not renew DHCP leases (a one-shot CLI run)
 
-	VendorClass string // DHCP option 60; default "needle"
-	ResolvConf  string // default /etc/resolv.conf
-	SysfsRoot   string // default /sys
-	ProcRoot    string // default /proc (the IPv6 sysctls)
+	VendorClass string       // DHCP option 60; default "needle"
+	ResolvConf  string       // default /etc/resolv.conf
+	Root        sysroot.Root // sysfs (NICs) and procfs (the IPv6 sysctls); empty fields are the host's
 	Log         *slog.Logger
 	Host        Host
 }
@@ -278,12 +278,7 @@ func Up(ctx context.Context, cfg Config) (*State, error) {
 	if cfg.ResolvConf == "" {
 		cfg.ResolvConf = "/etc/resolv.conf"
 	}
-	if cfg.ProcRoot == "" {
-		cfg.ProcRoot = "/proc"
-	}
-	if cfg.SysfsRoot == "" {
-		cfg.SysfsRoot = "/sys"
-	}
+	cfg.Root = cfg.Root.WithDefaults()
 	u := &up{cfg: cfg, log: cfg.Log, enter: cfg.Host.Enter, start: time.Now(),
 		slaves: map[string]string{}, parents: map[string]bool{}}
 	if u.log == nil {
@@ -552,7 +547,7 @@ func (u *up) candidates(ipcs []IPConfig) ([]string, error) {
 			if u.slaves[n] != "" || u.parents[n] {
 				continue
 			}
-			if _, err := os.Lstat(filepath.Join(u.cfg.SysfsRoot, "class/net", n, "device")); err == nil {
+			if _, err := os.Lstat(filepath.Join(u.cfg.Root.Sys, "class/net", n, "device")); err == nil {
 				out = append(out, n)
 			}
 		}
@@ -563,7 +558,7 @@ func (u *up) candidates(ipcs []IPConfig) ([]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		ents, _ := os.ReadDir(filepath.Join(u.cfg.SysfsRoot, "class/net"))
+		ents, _ := os.ReadDir(filepath.Join(u.cfg.Root.Sys, "class/net"))
 		var names []string
 		for _, e := range ents {
 			names = append(names, e.Name())

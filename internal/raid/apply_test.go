@@ -18,6 +18,7 @@ import (
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/raid/fake"
+	"github.com/needle-boot/needle/internal/sysroot"
 	"github.com/needle-boot/needle/internal/toolrun"
 )
 
@@ -318,7 +319,7 @@ func TestSegfaultDiagnosis(t *testing.T) {
 		{"overlay loaded", map[string]string{"mpt2sas": "lib/modules/2.6.32-5-amd64/updates/mpt2sas.ko"}, "overlay: yes (lib/modules/2.6.32-5-amd64/updates/mpt2sas.ko)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := Diagnoser{SysRoot: sys, Inventory: inv, DB: db, Overlays: tc.overlays}
+			g := Diagnoser{Root: sysroot.Root{Sys: sys}, Inventory: inv, DB: db, Overlays: tc.overlays}
 			entry := plan.RAID{Controller: plan.Controller{Index: new(int), Tool: "sas2ircu"}, Volumes: []plan.Volume{vol("os", "raid1", "1:0", "1:1")}}
 			_, err := Apply(context.Background(), d, entry, ApplyOptions{Diagnose: g.Diagnose})
 			var ce *CrashError
@@ -468,7 +469,7 @@ func TestDiagnoseWithoutAddress(t *testing.T) {
 			{Addr: "0000:03:00.0", Vendor: 0x1000, Device: 0x0072, SubVendor: 0x1028, SubDevice: 0x1f1e, Class: 0x010700, Driver: "mpt2sas"},
 		}}
 	crash := &toolrun.Error{Argv: []string{"/usr/sbin/sas2ircu", "LIST"}, ExitCode: -1, Signal: "segmentation fault", SignalNo: 11}
-	err = Diagnoser{SysRoot: t.TempDir(), Inventory: inv, DB: db}.Diagnose(fmt.Errorf("raid: read state: %w", crash), "")
+	err = Diagnoser{Root: sysroot.Root{Sys: t.TempDir()}, Inventory: inv, DB: db}.Diagnose(fmt.Errorf("raid: read state: %w", crash), "")
 	var ce *CrashError
 	if !errors.As(err, &ce) || len(ce.Controllers) != 1 || ce.Controllers[0].PCIAddress != "0000:03:00.0" || ce.Controllers[0].Module != "mpt2sas" {
 		t.Fatalf("Diagnose = %#v, want the SAS2008 at 0000:03:00.0", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/needle-boot/needle/hwdb"
 	"github.com/needle-boot/needle/internal/inventory"
+	"github.com/needle-boot/needle/internal/sysroot"
 	"github.com/needle-boot/needle/internal/toolrun"
 )
 
@@ -22,8 +23,8 @@ const OverlayHint = "a patched driver via a hwdb overlay entry fixes such cases 
 // that drives it with its version and srcversion, whether that module is
 // an overlay, and the hwdb rule that chose it.
 type Diagnoser struct {
-	// SysRoot is the sysfs root ("/sys").
-	SysRoot string
+	// Root holds the sysfs the modules' versions are read from.
+	Root sysroot.Root
 	// Inventory gives the PCI devices, the DMI strings and the kernel
 	// release for the hwdb.
 	Inventory *inventory.Inventory
@@ -226,9 +227,9 @@ func (g Diagnoser) controller(dev inventory.PCIDevice) ControllerDiag {
 		c.PCIID = fmt.Sprintf("%04x:%04x", dev.Vendor, dev.Device)
 		c.Subsystem = fmt.Sprintf("%04x:%04x", dev.SubVendor, dev.SubDevice)
 	}
-	c.Module = ModuleOf(g.SysRoot, dev.Addr, dev.Driver)
+	c.Module = ModuleOf(g.Root.Sys, dev.Addr, dev.Driver)
 	if c.Module != "" {
-		c.Version, c.SrcVersion = ModuleVersion(g.SysRoot, c.Module)
+		c.Version, c.SrcVersion = ModuleVersion(g.Root.Sys, c.Module)
 		switch where, ok := g.Overlays[c.Module]; {
 		case ok:
 			c.Overlay = "yes (" + where + ")"
