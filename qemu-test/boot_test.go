@@ -20,7 +20,7 @@ func TestBootBanner(t *testing.T) {
 	a := Require(t)
 	vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd, Append: "quiet needle.onfail=poweroff"})
 	vm.Expect(`needle \S+ on Linux 6\.\S+, PID 1`, bootTimeout)
-	vm.Expect(`stages:\s+1\. inventory/scan \(fatal\): → inventory\s+2\. modules/coldplug \(fatal\): inventory → modules\s`, 10*time.Second)
+	vm.Expect(`stages:\s+1\. inventory/scan \(fatal\): → inventory\s+2\. modules/hwdb \(fatal\): → hwdb\s+3\. modules/coldplug \(fatal\): inventory, hwdb → modules\s`, 10*time.Second)
 	vm.Expect(`\d+\. plan/fetch \(fatal\): [^\n]*→ plan\s+\d+\. plan/validate \(fatal\)`, 10*time.Second)
 	vm.Expect(`inventory/scan: ok`, 30*time.Second)
 	vm.Expect(`INSTALL FAILED\s+needle:\s+stage: plan\s+needle:\s+step:\s+fetch\s+needle:\s+cause: no plan: boot with needle\.plan=URL, or build the image with --plan FILE`, 30*time.Second)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/needle-boot/needle/internal/install"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 )
@@ -83,6 +84,8 @@ func planCheck(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&tools, "tools", "RAID tools present in the image, comma-separated; without it tool presence is not checked")
 	fs.Var(&boot, "boot-device", "kernel name of a disk or partition holding the boot medium (repeatable)")
 	keyFile := fs.String("key", "", "public key file; with it, the plan must carry a valid signature")
+	configDir := fs.String("config-dir", "/etc/needle", "the image's config directory: its hwdb.d/ rules name RAID tools with the built-in ones, as at boot")
+	kernel := fs.String("kernel", "", "kernel release the hwdb rules are matched for (default: the inventory's)")
 	sigFile := fs.String("sig", "", "detached signature (default PLAN.sig)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -117,8 +120,15 @@ func planCheck(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("plan check: %w", err)
 	}
-	opt := plan.Options{BootDevices: boot, Tools: tools, SkipToolCheck: !flagGiven(fs, "tools")}
-	v, err := plan.Validate(p, inv, opt)
+	db, err := install.LoadHWDB(*configDir)
+	if err != nil {
+		return fmt.Errorf("plan check: hwdb: %w", err)
+	}
+	if *kernel == "" {
+		*kernel = inv.Kernel
+	}
+	opt := install.Validation{DB: db, Kernel: *kernel, BootDevices: boot, Tools: tools, SkipToolCheck: !flagGiven(fs, "tools")}
+	v, err := install.ValidatePlan(p, inv, opt)
 	if err != nil {
 		return fmt.Errorf("plan check: %s does not fit the machine in %s; nothing would be touched:\n%w", file, *invFile, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -276,13 +275,11 @@ func runRaidApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := env.load(stderr); err != nil {
 		return fmt.Errorf("raid apply: %w", err)
 	}
-	var have []string
-	for _, t := range plan.Tools() {
-		if _, err := exec.LookPath(t); err == nil || env.binary != "" {
-			have = append(have, t)
-		}
+	have := install.ToolsInImage()
+	if env.binary != "" {
+		have = plan.Tools()
 	}
-	if _, err := plan.Validate(p, env.inv, plan.Options{Tools: have, ToolFor: env.toolFor}); err != nil {
+	if _, err := install.ValidatePlan(p, env.inv, install.Validation{DB: env.db, Kernel: env.inv.Kernel, Tools: have}); err != nil {
 		return fmt.Errorf("raid apply: the plan does not fit this machine, nothing was touched: %w", err)
 	}
 	applied, err := raid.ApplyPlan(ctx, p.RAID, raid.ToolAt(env.inv.PCI, env.toolFor), env.runner(), raid.PlanOptions{

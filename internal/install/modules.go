@@ -49,15 +49,11 @@ func (m *Machine) moduleIndex() (*modules.Index, error) {
 // coldplug loads the driver of every device present, as the hwdb decides
 // or else the kernel's own module aliases; it repeats until no new device
 // appears. A module that fails is reported and the others go on.
-func (m *Machine) coldplug(ctx context.Context, inv *inventory.Inventory) (*Modules, error) {
+func (m *Machine) coldplug(ctx context.Context, inv *inventory.Inventory, mods *Modules) error {
 	dir := filepath.Join(m.ModulesRoot, m.KernelRelease)
 	ix, err := m.moduleIndex()
 	if err != nil {
-		return nil, err
-	}
-	db, err := LoadHWDB(m.ConfigDir)
-	if err != nil {
-		return nil, err
+		return err
 	}
 	// The kernel asks userspace for modules it needs itself (crypto
 	// algorithms, fs-*): busybox's modprobe reads the image's modules.dep.
@@ -65,12 +61,12 @@ func (m *Machine) coldplug(ctx context.Context, inv *inventory.Inventory) (*Modu
 
 	log := m.Report.Slog("modules", m.Config.Debug)
 	loader := modules.NewLoader(ix, m.Root.Proc, "/lib/firmware", log)
-	decide := NewDecider(db, inv.DMI, m.KernelRelease, OverlayFiles(dir))
+	decide := NewDecider(mods.HWDB, inv.DMI, m.KernelRelease, OverlayFiles(dir))
 	cp := &modules.Coldplug{Index: ix, SysfsRoot: m.Root.Sys, Loader: decide.Loader(loader), Decider: decide, Log: log}
 	rep, err := cp.Run(ctx)
-	mods := &Modules{HWDB: db, Coldplug: rep, cp: cp, closeLoader: loader.Close}
+	mods.Coldplug, mods.cp, mods.closeLoader = rep, cp, loader.Close
 	if err != nil {
-		return mods, err
+		return err
 	}
 	loaded := 0
 	for _, r := range rep.Results {
@@ -87,7 +83,7 @@ func (m *Machine) coldplug(ctx context.Context, inv *inventory.Inventory) (*Modu
 		msg += fmt.Sprintf(", %d failed: %s", len(f), strings.Join(names, ", "))
 	}
 	m.Report.Infof("modules", "%s", msg)
-	return mods, nil
+	return nil
 }
 
 // rescan runs coldplug for devices that appeared since the last run.

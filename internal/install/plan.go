@@ -9,9 +9,11 @@ import (
 	"os"
 	"strings"
 
+	"github.com/needle-boot/needle/hwdb"
 	"github.com/needle-boot/needle/internal/fetch"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
+	"github.com/needle-boot/needle/internal/raid"
 )
 
 // fetchPlan gets the plan: the one baked into the image (USB and ISO boots)
@@ -115,9 +117,9 @@ func (m *Machine) expand(tmpl string, inv *inventory.Inventory, netw *Network) (
 // would erase. Nothing destructive runs before this step has passed.
 func (m *Machine) validatePlan(pl *Planned, inv *inventory.Inventory, mods *Modules) error {
 	if m.Tools == nil {
-		m.Tools = toolsInImage()
+		m.Tools = ToolsInImage()
 	}
-	v, err := plan.Validate(pl.Plan, inv, plan.Options{BootDevices: mods.BootDevices(), Tools: m.Tools, ToolFor: m.toolFor(inv, mods)})
+	v, err := ValidatePlan(pl.Plan, inv, Validation{DB: mods.HWDB, Kernel: m.KernelRelease, Tools: m.Tools, BootDevices: mods.BootDevices()})
 	if err != nil {
 		return err
 	}
@@ -130,4 +132,28 @@ func (m *Machine) validatePlan(pl *Planned, inv *inventory.Inventory, mods *Modu
 		m.Report.Infof("plan", "%s", l)
 	}
 	return nil
+}
+
+// Validation is what a plan is checked against besides the inventory.
+type Validation struct {
+	DB     *hwdb.DB // names the RAID tool of a controller the plan does not name one for
+	Kernel string   // the kernel the hwdb rules are matched for
+	// Tools are the RAID tools the image carries; SkipToolCheck leaves
+	// their presence unchecked (`needle plan check` without --tools, on a
+	// host that does not know the image).
+	Tools         []string
+	SkipToolCheck bool
+	BootDevices   []string // the boot medium's: never erased unless named
+}
+
+// ValidatePlan checks p against inv the one way the boot (plan/validate),
+// `needle plan check` and `needle raid apply` all do: disk selection, what
+// would be erased, and the tool each controller's entry runs, as the plan
+// or else the hwdb names it.
+func ValidatePlan(p *plan.Plan, inv *inventory.Inventory, v Validation) (*plan.Validated, error) {
+	opt := plan.Options{Tools: v.Tools, SkipToolCheck: v.SkipToolCheck, BootDevices: v.BootDevices}
+	if v.DB != nil {
+		opt.ToolFor = raid.HWDBTool(v.DB, inv.DMI, v.Kernel)
+	}
+	return plan.Validate(p, inv, opt)
 }

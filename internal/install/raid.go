@@ -17,8 +17,8 @@ import (
 	"github.com/needle-boot/needle/internal/toolrun"
 )
 
-// toolsInImage lists the RAID vendor tools the image carries (on PATH).
-func toolsInImage() []string {
+// ToolsInImage lists the RAID vendor tools the image carries (on PATH).
+func ToolsInImage() []string {
 	var have []string
 	for _, t := range plan.Tools() {
 		if _, err := exec.LookPath(t); err == nil {

@@ -22,7 +22,9 @@ import (
 // Makes). The inventory itself (*inventory.Inventory) is the first result;
 // the modules and raid stages hand on a fresh one once devices appeared.
 
-// Modules is what the modules stage hands on.
+// Modules is what the modules stage hands on: the hwdb (modules/hwdb,
+// updated by modules/medium and network/hwdb), what coldplug did
+// (modules/coldplug) and the boot medium (modules/medium).
 type Modules struct {
 	// HWDB is the rule set the install decides with: built-in, the image's
 	// hwdb.d, the boot medium's rules and (after the network) needle.hwdb=.
@@ -113,7 +115,7 @@ func Sequence(m *Machine) stage.Sequence {
 	step := func(st cmdline.Stage, name string, uses, makes []string, r run) stage.Step {
 		return stage.Step{Stage: st, Name: name, Fatal: true, Uses: uses, Makes: makes, Run: r}
 	}
-	up := step(cmdline.Network, "up", use("modules"), use("network"), func(ctx context.Context) (err error) {
+	up := step(cmdline.Network, "up", use("modules", "medium"), use("network"), func(ctx context.Context) (err error) {
 		netw, err = m.bringUpNetwork(ctx)
 		return err
 	})
@@ -123,36 +125,39 @@ func Sequence(m *Machine) stage.Sequence {
 			inv, err = m.scan(ctx)
 			return err
 		}),
-		step(cmdline.Modules, "coldplug", use("inventory"), use("modules"), func(ctx context.Context) (err error) {
-			mods, err = m.coldplug(ctx, inv)
+		step(cmdline.Modules, "hwdb", nil, use("hwdb"), func(ctx context.Context) (err error) {
+			mods.HWDB, err = LoadHWDB(m.ConfigDir)
 			return err
+		}),
+		step(cmdline.Modules, "coldplug", use("inventory", "hwdb"), use("modules"), func(ctx context.Context) error {
+			return m.coldplug(ctx, inv, mods)
 		}),
 		step(cmdline.Modules, "settle", use("modules"), use("inventory"), func(ctx context.Context) (err error) {
 			inv, err = m.settle(ctx, mods)
 			return err
 		}),
-		step(cmdline.Modules, "medium", use("modules"), use("modules"), func(ctx context.Context) error {
+		step(cmdline.Modules, "medium", use("modules"), use("medium", "hwdb"), func(ctx context.Context) error {
 			return m.findMedium(ctx, mods)
 		}),
 		up,
-		step(cmdline.Network, "hwdb", use("inventory", "modules", "network"), use("modules"), func(ctx context.Context) error {
+		step(cmdline.Network, "hwdb", use("inventory", "medium?", "network"), use("hwdb"), func(ctx context.Context) error {
 			return m.fetchHWDB(ctx, inv, mods, netw)
 		}),
 		step(cmdline.Network, "report", use("inventory", "network"), use("network"), func(ctx context.Context) error {
 			return m.startReport(inv, netw)
 		}),
-		step(cmdline.Plan, "fetch", use("inventory", "modules", "network"), use("plan"), func(ctx context.Context) (err error) {
+		step(cmdline.Plan, "fetch", use("inventory", "medium?", "network?"), use("plan"), func(ctx context.Context) (err error) {
 			pl, err = m.fetchPlan(ctx, inv, mods, netw)
 			return err
 		}),
-		step(cmdline.Plan, "validate", use("plan", "inventory", "modules"), use("plan"), func(ctx context.Context) error {
+		step(cmdline.Plan, "validate", use("plan", "inventory", "hwdb", "medium?"), use("plan"), func(ctx context.Context) error {
 			return m.validatePlan(pl, inv, mods)
 		}),
-		step(cmdline.RAID, "apply", use("plan", "inventory", "modules"), use("volumes", "inventory"), func(ctx context.Context) (err error) {
+		step(cmdline.RAID, "apply", use("plan", "inventory", "hwdb", "modules", "medium?"), use("volumes", "inventory"), func(ctx context.Context) (err error) {
 			inv, err = m.applyRAID(ctx, pl, inv, mods, vols)
 			return err
 		}),
-		step(cmdline.RAID, "md", use("plan", "inventory", "modules"), use("volumes", "inventory"), func(ctx context.Context) (err error) {
+		step(cmdline.RAID, "md", use("plan", "inventory", "medium?"), use("volumes", "inventory"), func(ctx context.Context) (err error) {
 			inv, err = m.createMD(ctx, pl, inv, mods, vols)
 			return err
 		}),
@@ -176,7 +181,7 @@ func Sequence(m *Machine) stage.Sequence {
 		step(cmdline.Image, "table", use("disks"), nil, func(ctx context.Context) error {
 			return m.writeTables(ctx, disks)
 		}),
-		step(cmdline.Files, "write", use("plan", "inventory", "modules", "volumes?", "disks", "images"), nil, func(ctx context.Context) error {
+		step(cmdline.Files, "write", use("plan", "inventory", "hwdb", "modules", "volumes?", "disks", "images"), nil, func(ctx context.Context) error {
 			return m.writeFiles(ctx, installed{inv: inv, mods: mods, plan: pl, vols: vols, disks: disks, images: imgs})
 		}),
 		step(cmdline.Handoff, "boot", use("plan", "disks"), nil, func(ctx context.Context) error {
