@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/needle-boot/needle/internal/testenv"
 	"github.com/ulikunitz/xz"
 )
 
@@ -100,9 +101,7 @@ func TestArchiveRecords(t *testing.T) {
 // TestArchiveHostCpio checks the archive with GNU cpio, an independent
 // reader, when the host has it.
 func TestArchiveHostCpio(t *testing.T) {
-	if _, err := exec.LookPath("cpio"); err != nil {
-		t.Skip("host cpio not installed (.ci/run installs it)")
-	}
+	testenv.HostTool(t, "cpio")
 	a := NewArchive()
 	must(t, a.Bytes("a/b/c.txt", 0o644, []byte("abc")))
 	must(t, a.Symlink("a/link", "b/c.txt"))

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 // TestBuildOverlayAndCompression builds a small tree from reference kernel
@@ -16,16 +17,7 @@ import (
 // depmod writes for the same tree.
 func TestBuildOverlayAndCompression(t *testing.T) {
 	src, kver := referenceKernel(t)
-	depmod, err := exec.LookPath("depmod")
-	if err != nil {
-		depmod = "/usr/sbin/depmod"
-	}
-	if _, err := os.Stat(depmod); err != nil {
-		if os.Getenv("NEEDLE_QEMU") == "required" {
-			t.Fatal("depmod (kmod) not installed")
-		}
-		t.Skip("depmod (kmod) not installed: apt-get install kmod")
-	}
+	depmod := testenv.HostTool(t, "depmod")
 	base := t.TempDir()
 	root := filepath.Join(base, "lib", "modules", kver)
 	put := func(from, to string, c Compression) {

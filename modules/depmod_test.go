@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 // TestDepmodCompare builds the text indexes for the reference kernel and
@@ -68,20 +69,7 @@ func TestDepmodCompare(t *testing.T) {
 func depmodFarm(t *testing.T) string {
 	t.Helper()
 	root, kver := referenceKernel(t)
-	depmod, err := exec.LookPath("depmod")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/depmod", "/sbin/depmod"} {
-			if _, e := os.Stat(p); e == nil {
-				depmod, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		if os.Getenv("NEEDLE_QEMU") == "required" {
-			t.Fatal("depmod (kmod) not installed")
-		}
-		t.Skip("depmod (kmod) not installed: apt-get install kmod")
-	}
+	depmod := testenv.HostTool(t, "depmod")
 	base := t.TempDir()
 	farm := filepath.Join(base, "lib", "modules", kver)
 	if err := os.MkdirAll(farm, 0o755); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/needle-boot/needle/internal/manifest"
 	"github.com/needle-boot/needle/internal/raid/fake"
 	"github.com/needle-boot/needle/internal/report"
+	"github.com/needle-boot/needle/internal/testenv"
 	"github.com/needle-boot/needle/qemu-test/osimage"
 )
 
@@ -29,7 +30,7 @@ func osImage(t testing.TB) osimage.Image {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	im, err := osimage.Ensure(ctx, osimage.Options{Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
-	if errors.Is(err, osimage.ErrUnavailable) && os.Getenv("NEEDLE_QEMU") != "required" {
+	if errors.Is(err, osimage.ErrUnavailable) && !testenv.Required() {
 		t.Skipf("END-TO-END NOT RUN: %v", err)
 	}
 	if err != nil {

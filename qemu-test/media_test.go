@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/needle-boot/needle/internal/media"
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 // The boot media scenarios: the artifacts `needle netboot`, `needle usb`
@@ -34,10 +35,7 @@ const (
 // reason, or fail when NEEDLE_QEMU=required.
 func stopf(t testing.TB, format string, args ...any) {
 	t.Helper()
-	if os.Getenv("NEEDLE_QEMU") == "required" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
+	testenv.Unavailable(t, format, args...)
 }
 
 // systemdBoot returns Debian's systemd-boot EFI binary as ./build.sh

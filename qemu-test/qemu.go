@@ -24,9 +24,9 @@ import (
 	"time"
 
 	"github.com/needle-boot/needle/initramfs"
-	"github.com/needle-boot/needle/internal/fileutil"
 	"github.com/needle-boot/needle/internal/qemu"
 	"github.com/needle-boot/needle/internal/shell"
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 // Config, Disk and NIC describe a VM (see package qemu).
@@ -43,24 +43,12 @@ type Artifacts struct {
 	Initrd string // out/needle.cpio.zst
 }
 
-// RepoRoot finds the repository from the working directory.
-func RepoRoot() (string, error) { return fileutil.RepoRoot() }
-
 // Require returns the artifacts or stops the test: a skip that says why,
 // or a failure when NEEDLE_QEMU=required.
 func Require(t testing.TB) Artifacts {
 	t.Helper()
-	stop := t.Skipf
-	if os.Getenv("NEEDLE_QEMU") == "required" {
-		stop = t.Fatalf
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		stop("QEMU SUITE NOT RUN: qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
-	}
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	testenv.HostTool(t, "qemu-system-x86_64")
+	root := testenv.RepoRoot(t)
 	a := Artifacts{Root: root, Kernel: filepath.Join(root, "out/vmlinuz"), Initrd: filepath.Join(root, "out/needle.cpio.zst")}
 	if v := os.Getenv("NEEDLE_KERNEL"); v != "" {
 		a.Kernel = v
@@ -70,7 +58,7 @@ func Require(t testing.TB) Artifacts {
 	}
 	for _, f := range []string{a.Kernel, a.Initrd} {
 		if _, err := os.Stat(f); err != nil {
-			stop("QEMU SUITE NOT RUN: %s missing: run ./build.sh first", f)
+			testenv.Unavailable(t, "QEMU SUITE NOT RUN: %s missing: run ./build.sh first", f)
 		}
 	}
 	return a
@@ -111,7 +99,7 @@ func Start(t testing.TB, c Config) *VM {
 		t.Fatal(err)
 	}
 	vm := &VM{t: t, cmd: cmd, stdin: stdin, changed: make(chan struct{}, 1), exited: make(chan struct{})}
-	if root, err := RepoRoot(); err == nil {
+	if root, err := testenv.FindRepo(); err == nil {
 		name := c.Name
 		if name == "" {
 			name = strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/needle-boot/needle/internal/manifest"
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 // rootImage makes a small ext4 root filesystem (mkfs.ext4 -d) compressed
@@ -23,9 +24,7 @@ import (
 func rootImage(t *testing.T) ([]byte, string) {
 	t.Helper()
 	for _, tool := range []string{"mkfs.ext4", "zstd"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s missing (e2fsprogs, zstd: .ci/run installs them)", tool)
-		}
+		testenv.HostTool(t, tool)
 	}
 	dir := t.TempDir()
 	tree := filepath.Join(dir, "tree")

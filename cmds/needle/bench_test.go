@@ -5,11 +5,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 // TestBenchStream runs the real benchmark at 64 MiB: it builds the ext4
@@ -20,12 +20,7 @@ import (
 // image's sha256 inside the bench.
 func TestBenchStream(t *testing.T) {
 	for _, tool := range []string{"sfdisk", "mkfs.ext4", "zstd", "xz", "gzip", "curl", "dd", "bash"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("NEEDLE_QEMU") == "required" {
-				t.Fatalf("bench needs %s on the host: %v", tool, err)
-			}
-			t.Skipf("bench needs %s on the host: %v", tool, err)
-		}
+		testenv.HostTool(t, tool)
 	}
 	var out, errb bytes.Buffer
 	err := run(context.Background(), []string{"bench", "stream", "--size", "64MiB", "--dir", t.TempDir(), "--reps", "1"}, &out, &errb)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -146,7 +145,10 @@ func TestBuildLockErrors(t *testing.T) {
 // come with a provenance record describing exactly its .ko.
 func TestAddManifestOverlayProvenance(t *testing.T) {
 	const kver = "6.1.0-57-amd64"
-	ko := elfModule(t, "version=07.719.03.00-rc1-needle1\\0srcversion=BBBB\\0name=megaraid_sas")
+	ko, err := os.ReadFile(testenv.ModuleObject(t, "version=07.719.03.00-rc1-needle1", "srcversion=BBBB", "name=megaraid_sas"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	record := func(sum string) string {
 		return `{"module":"megaraid_sas","recipe":"megaraid_sas","series":"6.1","kernel":"` + kver + `",
 "source":{"package":"linux-source-6.1","version":"6.1.192-3","sha256":"` + strings.Repeat("a", 64) + `"},
@@ -202,28 +204,4 @@ func TestAddManifestOverlayProvenance(t *testing.T) {
 			}
 		})
 	}
-}
-
-// elfModule compiles a relocatable ELF object whose .modinfo section holds
-// modinfo (C string escapes), as a kernel module's does; gcc is the
-// compiler Kbuild uses (host-packages.txt).
-func elfModule(t *testing.T, modinfo string) []byte {
-	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		testenv.Unavailable(t, "gcc not installed (host-packages.txt)")
-	}
-	dir := t.TempDir()
-	src := filepath.Join(dir, "m.c")
-	if err := os.WriteFile(src, []byte(`static const char mi[] __attribute__((section(".modinfo"), used)) = "`+modinfo+`";`+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	obj := filepath.Join(dir, "m.ko")
-	if out, err := exec.Command("gcc", "-c", "-o", obj, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	b, err := os.ReadFile(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

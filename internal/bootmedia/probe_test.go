@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/needle-boot/needle/internal/disk"
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 func TestProbe(t *testing.T) {
@@ -55,12 +56,7 @@ func TestProbe(t *testing.T) {
 // TestProbeMkfs checks the parser against dosfstools' own output, when
 // mkfs.fat is on the host.
 func TestProbeMkfs(t *testing.T) {
-	if _, err := exec.LookPath("mkfs.fat"); err != nil {
-		if os.Getenv("NEEDLE_QEMU") == "required" {
-			t.Fatal("mkfs.fat not found")
-		}
-		t.Skip("mkfs.fat not found (apt-get install dosfstools)")
-	}
+	testenv.HostTool(t, "mkfs.fat")
 	for _, tc := range []struct{ args []string }{{[]string{"-F", "32"}}, {[]string{"-F", "16"}}, {[]string{"-F", "12"}}} {
 		p := filepath.Join(t.TempDir(), "fat.img")
 		if err := os.WriteFile(p, nil, 0o644); err != nil {

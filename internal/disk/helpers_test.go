@@ -2,24 +2,17 @@ package disk
 
 import (
 	"log/slog"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 // needTool finds a host oracle; it skips when the tool is missing unless
 // NEEDLE_QEMU=required, where a missing oracle is a failure.
 func needTool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("NEEDLE_QEMU") == "required" {
-			t.Fatalf("host oracle %s not found and NEEDLE_QEMU=required", name)
-		}
-		t.Skipf("host oracle %s not found: %v", name, err)
-	}
-	return p
+	return testenv.HostTool(t, name)
 }
 
 func testLogger(t *testing.T) *slog.Logger {

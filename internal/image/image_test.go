@@ -29,6 +29,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/needle-boot/needle/internal/testenv"
 	"github.com/ulikunitz/xz"
 )
 
@@ -434,14 +435,7 @@ type sfdiskDump struct {
 
 func needTool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("NEEDLE_QEMU") == "required" {
-			t.Fatalf("host oracle %s not found and NEEDLE_QEMU=required", name)
-		}
-		t.Skipf("host oracle %s not found: %v", name, err)
-	}
-	return p
+	return testenv.HostTool(t, name)
 }
 
 func TestWriteMovesBackupGPT(t *testing.T) {

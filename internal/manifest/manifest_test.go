@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,30 +46,9 @@ func TestParseLock(t *testing.T) {
 	}
 }
 
-// fakeKo compiles a relocatable ELF object whose .modinfo holds the given
-// strings, as a kernel module's does (gcc, the compiler Kbuild uses).
-func fakeKo(t *testing.T, modinfo string) string {
-	t.Helper()
-	cc, err := exec.LookPath("gcc")
-	if err != nil {
-		testenv.Unavailable(t, "gcc not installed (host-packages.txt)")
-	}
-	dir := t.TempDir()
-	src := filepath.Join(dir, "m.c")
-	lit := strings.ReplaceAll(modinfo, "\x00", `\0`)
-	if err := os.WriteFile(src, []byte(`static const char mi[] __attribute__((section(".modinfo"), used)) = "`+lit+`";`+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ko := filepath.Join(dir, "m.ko")
-	if out, err := exec.Command(cc, "-c", "-o", ko, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	return ko
-}
-
 func TestFromArchive(t *testing.T) {
-	stock := fakeKo(t, "version=07.719.03.00-rc1\x00srcversion=AAAA\x00name=megaraid_sas\x00")
-	over := fakeKo(t, "version=07.719.03.00-rc1-needle1\x00srcversion=BBBB\x00name=megaraid_sas\x00")
+	stock := testenv.ModuleObject(t, "version=07.719.03.00-rc1", "srcversion=AAAA", "name=megaraid_sas")
+	over := testenv.ModuleObject(t, "version=07.719.03.00-rc1-needle1", "srcversion=BBBB", "name=megaraid_sas")
 	a := initramfs.NewArchive()
 	must(t, a.Bytes("etc/needle/version", 0o644, []byte("v1\n")))
 	must(t, a.Copy("lib/modules/6.1.0-57-amd64/kernel/drivers/scsi/megaraid/megaraid_sas.ko", stock))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 // needHost skips when a host resource is missing, or fails when
@@ -24,17 +25,12 @@ func needHost(t *testing.T, what string, ok bool) {
 	if ok {
 		return
 	}
-	if os.Getenv("NEEDLE_QEMU") == "required" {
-		t.Fatalf("%s is required (NEEDLE_QEMU=required) but missing", what)
-	}
-	t.Skipf("SKIP: %s missing; install it or set NEEDLE_QEMU=required to make this a failure", what)
+	testenv.Unavailable(t, "%s missing", what)
 }
 
 func mdadmPath(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("mdadm")
-	needHost(t, "mdadm on PATH", err == nil)
-	return p
+	return testenv.HostTool(t, "mdadm")
 }
 
 // examine runs mdadm --examine and returns its "Key : Value" lines.

@@ -17,6 +17,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/iso9660"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/go-cmp/cmp"
+	"github.com/needle-boot/needle/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -212,12 +213,7 @@ func mustRead(t *testing.T, p string) []byte {
 // fdisk) unless NEEDLE_QEMU=required.
 func oracle(t *testing.T, name string, args ...string) {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("NEEDLE_QEMU") == "required" {
-			t.Fatalf("%s not found", name)
-		}
-		t.Skipf("%s not found (apt-get install dosfstools fdisk)", name)
-	}
+	testenv.HostTool(t, name)
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)

@@ -41,6 +41,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6/server6"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/needle-boot/needle/internal/sysroot"
+	"github.com/needle-boot/needle/internal/testenv"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -51,14 +52,7 @@ var cmpAddrs = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
 // needRoot skips (or, with NEEDLE_QEMU=required, fails) without root.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	why := "needs root to create network namespaces (CI runs these as root)"
-	if os.Getenv("NEEDLE_QEMU") == "required" {
-		t.Fatalf("%s, and NEEDLE_QEMU=required", why)
-	}
-	t.Skip(why)
+	testenv.Root(t, "creating network namespaces (CI runs these as root)")
 }
 
 var nsSeq atomic.Int64

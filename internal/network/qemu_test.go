@@ -152,23 +152,13 @@ func modName(file string) string {
 }
 
 func TestQEMUNetns(t *testing.T) {
-	mode := os.Getenv("NEEDLE_QEMU")
-	skip := func(why string) {
-		t.Helper()
-		if mode == "required" {
-			t.Fatalf("%s, and NEEDLE_QEMU=required", why)
-		}
-		t.Skip(why)
-	}
-	if mode == "" {
-		skip("QEMU run of the namespace tests under the reference kernel (VLAN, bond) is off; set NEEDLE_QEMU=1 or required")
+	if !testenv.Enabled() {
+		t.Skip("QEMU run of the namespace tests under the reference kernel (VLAN, bond) is off; set NEEDLE_QEMU=1 or required")
 	}
 	kdir, kver := testenv.Kernel(t)
 	vmlinuz := []string{filepath.Join(kdir, "boot/vmlinuz-"+kver)}
 	mods := []string{filepath.Join(kdir, "lib/modules", kver)}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		skip("qemu-system-x86_64 not installed")
-	}
+	testenv.HostTool(t, "qemu-system-x86_64")
 
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "network.test")

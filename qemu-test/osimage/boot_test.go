@@ -2,7 +2,6 @@ package osimage_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/needle-boot/needle/internal/testenv"
 	qemutest "github.com/needle-boot/needle/qemu-test"
 	"github.com/needle-boot/needle/qemu-test/osimage"
 )
@@ -17,12 +17,7 @@ import (
 // requireQEMU skips (or, with NEEDLE_QEMU=required, fails) without QEMU.
 func requireQEMU(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		if os.Getenv("NEEDLE_QEMU") == "required" {
-			t.Fatalf("qemu-system-x86_64 not found: %v", err)
-		}
-		t.Skipf("QEMU BOOT NOT RUN: qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
-	}
+	testenv.HostTool(t, "qemu-system-x86_64")
 }
 
 // snapshotDisk wires the image read-only on the host: the guest's writes

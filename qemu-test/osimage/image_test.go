@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/needle-boot/needle/internal/testenv"
 	"github.com/needle-boot/needle/qemu-test/osimage"
 )
 
@@ -31,10 +32,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 // tools it skips, saying why; with NEEDLE_QEMU=required it fails instead.
 func requireImage(t *testing.T) osimage.Image {
 	t.Helper()
-	stop := t.Skipf
-	if os.Getenv("NEEDLE_QEMU") == "required" {
-		stop = t.Fatalf
-	}
+	stop := func(format string, args ...any) { t.Helper(); testenv.Unavailable(t, format, args...) }
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -72,9 +70,7 @@ func run(t *testing.T, name string, args ...string) string {
 func TestImage(t *testing.T) {
 	im := requireImage(t)
 	for _, tool := range []string{"e2fsck", "dumpe2fs", "debugfs", "cpio", "zstd"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("host oracle %s missing: %v", tool, err)
-		}
+		testenv.HostTool(t, tool)
 	}
 	debugfs := func(req string) string { return run(t, "debugfs", "-R", req, im.Raw) }
 

@@ -34,8 +34,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/needle-boot/needle/internal/fileutil"
 	"github.com/needle-boot/needle/internal/procfs"
+	"github.com/needle-boot/needle/internal/testenv"
 	"github.com/needle-boot/needle/internal/toolrun"
 )
 
@@ -217,7 +217,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.LookPath = exec.LookPath
 	}
 	if o.CacheDir == "" || o.LockFile == "" {
-		root, err := fileutil.RepoRoot()
+		root, err := testenv.FindRepo()
 		if err != nil {
 			return o, fmt.Errorf("os image cache: %w", err)
 		}
