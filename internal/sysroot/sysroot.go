@@ -40,6 +40,12 @@ func (r Root) WithDefaults() Root {
 }
 
 // SysPath joins parts under the sysfs root; ProcPath and DevPath likewise.
-func (r Root) SysPath(parts ...string) string  { return filepath.Join(append([]string{r.Sys}, parts...)...) }
-func (r Root) ProcPath(parts ...string) string { return filepath.Join(append([]string{r.Proc}, parts...)...) }
-func (r Root) DevPath(parts ...string) string  { return filepath.Join(append([]string{r.Dev}, parts...)...) }
+func (r Root) SysPath(parts ...string) string {
+	return filepath.Join(append([]string{r.Sys}, parts...)...)
+}
+func (r Root) ProcPath(parts ...string) string {
+	return filepath.Join(append([]string{r.Proc}, parts...)...)
+}
+func (r Root) DevPath(parts ...string) string {
+	return filepath.Join(append([]string{r.Dev}, parts...)...)
+}
