@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/needle-boot/needle/internal/cmdline"
+	"github.com/needle-boot/needle/internal/install"
 	"github.com/needle-boot/needle/internal/network"
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
 // runNet brings the network up by hand or shows it: field recovery from the
@@ -50,20 +52,19 @@ func runNetUp(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fl.NArg() != 0 {
 		return fmt.Errorf("net up: unexpected arguments %q", fl.Args())
 	}
-	cfg := network.Config{
-		CarrierTimeout: *timeout, LeaseTimeout: *timeout, ResolvConf: *resolv, NoRenew: !*renew,
-	}
+	cl := &cmdline.Config{}
 	if *cmdlinePath != "none" {
 		b, err := os.ReadFile(*cmdlinePath)
 		if err != nil {
 			return fmt.Errorf("net up: %w", err)
 		}
-		cl, err := cmdline.Parse(string(b))
-		if err != nil {
+		if cl, err = cmdline.Parse(string(b)); err != nil {
 			return fmt.Errorf("net up: %s: %w", *cmdlinePath, err)
 		}
-		cfg.IP, cfg.BootIF, cfg.VLAN, cfg.Bond = cl.IP, cl.BootIF, cl.VLAN, cl.Bond
 	}
+	// What the boot's network/up would bring up, with the shell's bounds.
+	cfg := install.NetworkConfig(cl, sysroot.Host(), nil)
+	cfg.CarrierTimeout, cfg.LeaseTimeout, cfg.ResolvConf, cfg.NoRenew = *timeout, *timeout, *resolv, !*renew
 	if len(ips) > 0 {
 		cfg.IP = ips
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"net/url"
 	"os"
@@ -12,9 +13,11 @@ import (
 	"time"
 
 	"github.com/needle-boot/needle/hwdb"
+	"github.com/needle-boot/needle/internal/cmdline"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/network"
 	"github.com/needle-boot/needle/internal/report"
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
 // networkNeeded says whether the install cannot go on without a network:
@@ -47,17 +50,23 @@ func wantsV6(urls ...string) bool {
 	return false
 }
 
+// NetworkConfig is the network configuration the kernel command line c
+// asks for (ip=, BOOTIF=, vlan=, bond=), the one the boot's network/up and
+// the shell's `needle net up` both bring up.
+func NetworkConfig(c *cmdline.Config, root sysroot.Root, log *slog.Logger) network.Config {
+	return network.Config{
+		IP: c.IP, BootIF: c.BootIF, VLAN: c.VLAN, Bond: c.Bond, Root: root, Log: log,
+		V6NoWait: !wantsV6(c.Plan, c.Report, c.HWDB),
+	}
+}
+
 // bringUpNetwork configures the network (DHCP first on the BOOTIF NIC, or
 // ip=) and keeps the lease renewed for the rest of the install. Whether
 // its failure stops the install is the sequence's decision
 // (networkNeeded): without a URL to reach (a plan on the stick, no report
 // server) it is best-effort.
 func (m *Machine) bringUpNetwork(ctx context.Context) (*Network, error) {
-	st, err := network.Up(ctx, network.Config{
-		IP: m.Config.IP, BootIF: m.Config.BootIF, VLAN: m.Config.VLAN, Bond: m.Config.Bond,
-		Root: m.Root, Log: m.Report.Slog("network", m.Config.Debug),
-		V6NoWait: !wantsV6(m.Config.Plan, m.Config.Report, m.Config.HWDB),
-	})
+	st, err := network.Up(ctx, NetworkConfig(m.Config, m.Root, m.Report.Slog("network", m.Config.Debug)))
 	if err != nil {
 		return &Network{}, err
 	}
