@@ -123,7 +123,7 @@ func MakeFAT32(w io.WriterAt, size int64, content fs.FS, opts FATOptions) error 
 	if err != nil {
 		return err
 	}
-	root := &fatNode{dir: true}
+	root := &fatNode{dir: true, src: "."}
 	if content != nil {
 		if err := fatTree(content, ".", root); err != nil {
 			return err
@@ -132,44 +132,9 @@ func MakeFAT32(w io.WriterAt, size int64, content fs.FS, opts FATOptions) error 
 	// Allocate clusters contiguously, directories and files in tree order;
 	// the root directory comes first at cluster 2 as fatgen103 recommends.
 	next := uint32(2)
-	var alloc func(n *fatNode, isRoot bool) error
-	alloc = func(n *fatNode, isRoot bool) error {
-		var bytes int64
-		if n.dir {
-			entries := int64(0)
-			if isRoot && label != "" {
-				entries++
-			} else if !isRoot {
-				entries += 2 // "." and ".."
-			}
-			for _, c := range n.children {
-				entries += 1 + int64(lfnCount(c))
-			}
-			bytes = max(entries*dirEntrySize, 1)
-		} else {
-			bytes = n.size
-		}
-		n.nclust = uint32((bytes + g.clusterBytes() - 1) / g.clusterBytes())
-		if n.nclust > 0 {
-			if uint64(next)+uint64(n.nclust) > uint64(g.clusters)+2 {
-				return fmt.Errorf("FAT32 volume of %d bytes: content does not fit (%q needs %d more clusters of %d bytes)",
-					size, "/"+n.src, uint64(next)+uint64(n.nclust)-uint64(g.clusters)-2, g.clusterBytes())
-			}
-			n.cluster = next
-			next += n.nclust
-		}
-		for _, c := range n.children {
-			if err := alloc(c, false); err != nil {
-				return err
-			}
-		}
-		return nil
+	if err := fatAlloc(g, root, label != "", true, &next); err != nil {
+		return fmt.Errorf("FAT32 volume of %d bytes: %w", size, err)
 	}
-	root.src = "."
-	if err := alloc(root, true); err != nil {
-		return err
-	}
-
 	// Reserved area: boot sector, FSInfo and their backups at 6 and 7.
 	res := make([]byte, fatReserved*fatSector)
 	boot := fatBootSector(g, label, opts)
@@ -181,7 +146,56 @@ func MakeFAT32(w io.WriterAt, size int64, content fs.FS, opts FATOptions) error 
 	if err := writeAtFull(w, res, 0, "FAT32 reserved sectors"); err != nil {
 		return err
 	}
+	fat := fatTable(g, root)
+	for i := range int64(fatCount) {
+		if err := writeAtFull(w, fat, int64(fatReserved)*fatSector+i*int64(len(fat)), "FAT"); err != nil {
+			return err
+		}
+	}
+	dw := &fatDirWriter{w: w, content: content, g: g, root: root, label: label, stamp: dosTime(opts.Time)}
+	return dw.write(root, nil)
+}
 
+// fatAlloc gives n and everything under it their clusters from *next on:
+// a directory as many as its entries need (the volume label in the root,
+// "." and ".." elsewhere, and each child's long-name entries), a file as
+// many as its bytes.
+func fatAlloc(g fatGeometry, n *fatNode, hasLabel, isRoot bool, next *uint32) error {
+	var bytes int64
+	if n.dir {
+		entries := int64(0)
+		if isRoot && hasLabel {
+			entries++
+		} else if !isRoot {
+			entries += 2 // "." and ".."
+		}
+		for _, c := range n.children {
+			entries += 1 + int64(lfnCount(c))
+		}
+		bytes = max(entries*dirEntrySize, 1)
+	} else {
+		bytes = n.size
+	}
+	n.nclust = uint32((bytes + g.clusterBytes() - 1) / g.clusterBytes())
+	if n.nclust > 0 {
+		if uint64(*next)+uint64(n.nclust) > uint64(g.clusters)+2 {
+			return fmt.Errorf("content does not fit (%q needs %d more clusters of %d bytes)",
+				"/"+n.src, uint64(*next)+uint64(n.nclust)-uint64(g.clusters)-2, g.clusterBytes())
+		}
+		n.cluster = *next
+		*next += n.nclust
+	}
+	for _, c := range n.children {
+		if err := fatAlloc(g, c, hasLabel, false, next); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fatTable is one copy of the FAT: the two reserved entries, then each
+// node's cluster chain.
+func fatTable(g fatGeometry, root *fatNode) []byte {
 	fat := make([]byte, int64(g.fatSectors)*fatSector)
 	le := binary.LittleEndian
 	le.PutUint32(fat[0:], 0x0ffffff8) // media byte F8 in the low 8 bits
@@ -200,61 +214,64 @@ func MakeFAT32(w io.WriterAt, size int64, content fs.FS, opts FATOptions) error 
 		}
 	}
 	chain(root)
-	for i := range int64(fatCount) {
-		if err := writeAtFull(w, fat, int64(fatReserved)*fatSector+i*int64(len(fat)), "FAT"); err != nil {
-			return err
-		}
-	}
+	return fat
+}
 
-	stamp := dosTime(opts.Time)
-	var write func(n, parent *fatNode, isRoot bool) error
-	write = func(n, parent *fatNode, isRoot bool) error {
-		if !n.dir {
-			return fatCopyFile(w, content, n, g)
+// fatDirWriter writes the directories' clusters and copies the files.
+type fatDirWriter struct {
+	w       io.WriterAt
+	content fs.FS
+	g       fatGeometry
+	root    *fatNode
+	label   string
+	stamp   [2]uint16 // DOS date and time
+}
+
+func (d *fatDirWriter) write(n, parent *fatNode) error {
+	if !n.dir {
+		return fatCopyFile(d.w, d.content, n, d.g)
+	}
+	buf := make([]byte, int64(n.nclust)*d.g.clusterBytes())
+	at := 0
+	put := func(e []byte) { copy(buf[at:], e); at += dirEntrySize }
+	if n == d.root {
+		if d.label != "" {
+			var name [11]byte
+			copy(name[:], fmt.Sprintf("%-11s", d.label))
+			put(dirEntry(name, attrVolumeID, 0, 0, d.stamp))
 		}
-		buf := make([]byte, int64(n.nclust)*g.clusterBytes())
-		at := 0
-		put := func(e []byte) { copy(buf[at:], e); at += dirEntrySize }
-		if isRoot {
-			if label != "" {
-				var name [11]byte
-				copy(name[:], fmt.Sprintf("%-11s", label))
-				put(dirEntry(name, attrVolumeID, 0, 0, stamp))
-			}
-		} else {
-			dot := [11]byte{'.', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}
-			put(dirEntry(dot, attrDirectory, n.cluster, 0, stamp))
-			dotdot := dot
-			dotdot[1] = '.'
-			pc := parent.cluster
-			if parent == root {
-				pc = 0 // fatgen103 §6.1: the root is cluster 0 here
-			}
-			put(dirEntry(dotdot, attrDirectory, pc, 0, stamp))
+	} else {
+		dot := [11]byte{'.', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '}
+		put(dirEntry(dot, attrDirectory, n.cluster, 0, d.stamp))
+		dotdot := dot
+		dotdot[1] = '.'
+		pc := parent.cluster
+		if parent == d.root {
+			pc = 0 // fatgen103 §6.1: the root is cluster 0 here
 		}
-		for _, c := range n.children {
-			if c.lfn {
-				for _, e := range lfnEntries(c.name, c.short) {
-					put(e)
-				}
+		put(dirEntry(dotdot, attrDirectory, pc, 0, d.stamp))
+	}
+	for _, c := range n.children {
+		if c.lfn {
+			for _, e := range lfnEntries(c.name, c.short) {
+				put(e)
 			}
-			attr := byte(attrArchive)
-			if c.dir {
-				attr = attrDirectory
-			}
-			put(dirEntry(c.short, attr, c.cluster, uint32(c.size), stamp))
 		}
-		if err := writeAtFull(w, buf, g.clusterOff(n.cluster), "FAT32 directory /"+n.src); err != nil {
+		attr := byte(attrArchive)
+		if c.dir {
+			attr = attrDirectory
+		}
+		put(dirEntry(c.short, attr, c.cluster, uint32(c.size), d.stamp))
+	}
+	if err := writeAtFull(d.w, buf, d.g.clusterOff(n.cluster), "FAT32 directory /"+n.src); err != nil {
+		return err
+	}
+	for _, c := range n.children {
+		if err := d.write(c, n); err != nil {
 			return err
 		}
-		for _, c := range n.children {
-			if err := write(c, n, false); err != nil {
-				return err
-			}
-		}
-		return nil
 	}
-	return write(root, nil, true)
+	return nil
 }
 
 // fatTree reads dir of content into n, children sorted by name.
