@@ -103,6 +103,17 @@ func TestPlan(t *testing.T) {
 	byCount := plan.Volume{Name: "data", Level: "raid1", Count: 2, SizeSpec: plan.Size{Bytes: 50 << 30}}
 	mixed := state(100, four)
 	mixed.Disks[0].SizeBytes, mixed.Disks[3].SizeBytes = 200<<30, 200<<30
+	// os1 in the states apply must not act on.
+	with := func(f func(v *Volume)) *Result { v := os1; f(&v); return state(100, four, v) }
+	pct := 12.0
+	rebuilding := with(func(v *Volume) {
+		v.State, v.RawState, v.Operation, v.Progress = VolumeRebuilding, "Recovering, 12% complete", "rebuild", &pct
+	})
+	erasing := with(func(v *Volume) { v.State, v.RawState = Unknown("Erase In Progress"), "Erase In Progress" })
+	arrayFailed := with(func(v *Volume) { v.Array, v.ArrayState = "B", VolumeFailed })
+	failed := with(func(v *Volume) { v.State, v.RawState = VolumeFailed, "Failed" })
+	verifying := with(func(v *Volume) { v.State, v.RawState, v.Operation = VolumeVerifying, "VERIFYING", "verify" })
+	oddLevel := with(func(v *Volume) { v.Level = Unknown("RAID 1(ADM)") })
 	tests := []struct {
 		name    string
 		cur     *Result
@@ -110,6 +121,20 @@ func TestPlan(t *testing.T) {
 		actions []string
 		errHas  []string
 	}{
+		{"recreate refused while rebuilding", rebuilding, []plan.Volume{recreate}, nil,
+			[]string{`raid volume "os"`, "controller 0 volume 79 is rebuilding (Recovering, 12% complete), rebuild running (12%)", "does not delete"}},
+		{"recreate refused while verifying", verifying, []plan.Volume{recreate}, nil,
+			[]string{"controller 0 volume 79 is verifying (VERIFYING), verify running", "does not delete"}},
+		{"recreate refused when failed", failed, []plan.Volume{recreate}, nil,
+			[]string{"controller 0 volume 79 is failed (Failed)", "does not delete"}},
+		{"unknown state refused", erasing, []plan.Volume{vol("os", "raid1", "1:1", "1:0")}, nil,
+			[]string{"controller 0 volume 79 is unknown: Erase In Progress", "does not use"}},
+		{"failed array refused", arrayFailed, []plan.Volume{vol("os", "raid1", "1:1", "1:0")}, nil,
+			[]string{"controller 0 volume 79 is optimal, array B failed", "does not use"}},
+		{"unknown level refused", oddLevel, []plan.Volume{recreate}, nil,
+			[]string{"controller 0 volume 79 is optimal, level unknown: RAID 1(ADM)"}},
+		{"kept while verifying", verifying, []plan.Volume{vol("os", "raid1", "1:1", "1:0")},
+			[]string{"keep os on controller 0 as volume 79 (exists as planned, state verifying)"}, nil},
 		{"nothing to do", state(100, four, os1), []plan.Volume{vol("os", "raid1", "1:1", "1:0")},
 			[]string{"keep os on controller 0 as volume 79 (exists as planned)"}, nil},
 		{"create", state(100, four), []plan.Volume{vol("os", "raid1", "1:0", "1:1")},

@@ -202,8 +202,13 @@ func parseArcconfConfig(p *parseCtx) (*Result, error) {
 			}
 		}
 	}
-	if len(ctrl.kv) == 0 {
+	ldOnly := len(ctrl.kv) == 0 && len(lds) > 0 && len(devs) == 0
+	if len(ctrl.kv) == 0 && !ldOnly {
 		return nil, p.errf(ErrMalformed, 0, "no controller information section")
+	}
+	if ldOnly {
+		// "GETCONFIG n LD" prints the logical devices alone.
+		p.warnf("no controller or physical device section (GETCONFIG LD): the controller is reported without its details")
 	}
 	c := Controller{
 		Model:    ctrl.get("Controller Model"),
@@ -213,7 +218,7 @@ func parseArcconfConfig(p *parseCtx) (*Result, error) {
 		Status:   strings.ToLower(ctrl.get("Controller Status")),
 		Mode:     "RAID",
 	}
-	if c.Model == "" {
+	if c.Model == "" && !ldOnly {
 		return nil, p.errf(ErrMalformed, 0, "controller section has no 'Controller Model'")
 	}
 	if drv := ctrl.get("Driver"); drv != "" {
@@ -237,6 +242,9 @@ func parseArcconfConfig(p *parseCtx) (*Result, error) {
 			idx[k] = d.Location
 		}
 		r.Disks = append(r.Disks, d)
+	}
+	if ldOnly {
+		idx = nil
 	}
 	for _, b := range lds {
 		v, err := arcconfVolume(p, b, idx)
@@ -304,7 +312,7 @@ func arcconfDisk(b *arcBlock) (PhysicalDisk, []string, error) {
 	case "offline":
 		d.State = DiskOffline
 	default:
-		return d, nil, fmt.Errorf("drive %s: unknown State %q", d.Location, d.RawState)
+		d.State = Unknown(d.RawState)
 	}
 	size := b.get("Total Size", "Size")
 	if size != "" {
@@ -352,7 +360,7 @@ func arcconfVolume(p *parseCtx, b *arcBlock, idx map[string]string) (Volume, err
 	case "offline":
 		v.State = VolumeOffline
 	default:
-		return v, p.errf(ErrUnsupported, b.line, "logical device %s: unknown status %q", v.ID, v.RawState)
+		arcImpacted(&v)
 	}
 	if v.Level == "" {
 		return v, p.errf(ErrMalformed, b.line, "logical device %s: no RAID level", v.ID)
@@ -387,6 +395,14 @@ func arcconfVolume(p *parseCtx, b *arcBlock, idx map[string]string) (Volume, err
 		if serial != "" {
 			keys = append(keys, "sn:"+serial)
 		}
+		if idx == nil {
+			// No drive list to resolve the segment against: members
+			// stay unlisted (nil), a rebuild still shows.
+			if state == "rebuilding" && !IsUnknown(v.State) {
+				v.State, v.Operation = VolumeRebuilding, "rebuild"
+			}
+			continue
+		}
 		loc := ""
 		for _, k := range keys {
 			if l, ok := idx[k]; ok {
@@ -398,7 +414,7 @@ func arcconfVolume(p *parseCtx, b *arcBlock, idx map[string]string) (Volume, err
 			return v, p.errf(ErrMalformed, ln, "logical device %s: segment %q names no listed drive", v.ID, seg)
 		}
 		v.Members = append(v.Members, loc)
-		if state == "rebuilding" {
+		if state == "rebuilding" && !IsUnknown(v.State) {
 			v.State = VolumeRebuilding
 			v.Operation = "rebuild"
 		}
@@ -514,4 +530,23 @@ func parseArcconfList(p *parseCtx) (*Result, error) {
 		return nil, p.errf(ErrMalformed, 0, "no 'Controller N:' rows")
 	}
 	return r, nil
+}
+
+// arcImpactedTask is "Impacted ( Build/Verify with fix : 90 % )": a logical
+// device that is not fully built yet, with the task building it.
+var arcImpactedTask = regexp.MustCompile(`^Impacted \(\s*(.+?)\s*:\s*(\d+(?:\.\d+)?)\s*%\s*\)$`)
+
+// arcImpacted maps a status the plain words do not cover: an Impacted
+// device with its build task is initializing; anything else is kept as
+// Unknown.
+func arcImpacted(v *Volume) {
+	m := arcImpactedTask.FindStringSubmatch(v.RawState)
+	if m == nil {
+		v.State = Unknown(v.RawState)
+		return
+	}
+	v.State, v.Operation = VolumeInitializing, strings.ToLower(m[1])
+	if f, err := strconv.ParseFloat(m[2], 64); err == nil && f <= 100 {
+		v.Progress = &f
+	}
 }

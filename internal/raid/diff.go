@@ -265,7 +265,9 @@ func counterpart(vols []Volume, w plan.Volume, named bool, used map[string]bool)
 // touched, and a wanted member that belongs to one of them is an error.
 // A count picks that many free (ready, unclaimed) disks of one size and
 // media, the smallest such group that holds enough, lowest slots first.
-// All deletes come before all creates.
+// A counterpart in an unknown, transient or failed state (unsettled) is
+// neither deleted nor used: Plan stops naming the controller, the volume
+// and its state. All deletes come before all creates.
 func Plan(current *Result, want []plan.Volume, ctrl int) ([]Action, error) {
 	named := VolumeNames(current.Tool)
 	want, bad := resolveMembers(current.Disks, ctrl, want)
@@ -314,6 +316,10 @@ func Plan(current *Result, want []plan.Volume, ctrl int) ([]Action, error) {
 		if cp != nil {
 			used[cp.ID] = true
 			diffs := compareVolume(w, *cp, named)
+			if err := unsettled(*cp, ctrl, len(diffs) == 0, current.Tool); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", where, err))
+				continue
+			}
 			if len(diffs) == 0 {
 				for _, m := range cp.Members {
 					claimed[m] = w.Name
@@ -406,6 +412,30 @@ func Plan(current *Result, want []plan.Volume, ctrl int) ([]Action, error) {
 		return nil, err
 	}
 	return slices.Concat(deletes, creates, keeps), nil
+}
+
+// unsettled refuses a volume apply must not act on. Deleting it (recreate)
+// needs a settled volume (Volume.Settled) that is optimal or degraded:
+// never one that is rebuilding, verifying, initialising, erasing, failed,
+// offline or in a state or array state the parser did not know. Keeping it
+// as it is does nothing to it, so a running task is fine there, but a
+// failed or unknown volume (or array) is no volume to install onto.
+func unsettled(v Volume, ctrl int, keep bool, tool string) error {
+	refuse := func(what string) error {
+		return fmt.Errorf("controller %d volume %s is %s: needle does not %s a volume in an unknown, transient or failed state; let the task finish or repair it with %s, then run again",
+			ctrl, v.ID, v.Describe(), what, tool)
+	}
+	bad := IsUnknown(v.State) || IsUnknown(v.Level) || v.ArrayState != "" || v.State == VolumeFailed || v.State == VolumeOffline
+	if keep {
+		if bad {
+			return refuse("use")
+		}
+		return nil
+	}
+	if bad || !v.Settled() {
+		return refuse("delete")
+	}
+	return nil
 }
 
 // pickDisks chooses n disks for a count volume: disks of one size and
@@ -506,8 +536,8 @@ func Verify(after *Result, want []plan.Volume, ctrl int) error {
 			errs = append(errs, fmt.Errorf("raid volume %q: volume %s read back differs from the plan: %v", w.Name, got.ID, d))
 			continue
 		}
-		if got.State == VolumeFailed || got.State == VolumeOffline {
-			errs = append(errs, fmt.Errorf("raid volume %q: volume %s is %s (%s) after apply", w.Name, got.ID, got.State, got.RawState))
+		if got.State == VolumeFailed || got.State == VolumeOffline || IsUnknown(got.State) || got.ArrayState != "" {
+			errs = append(errs, fmt.Errorf("raid volume %q: volume %s is %s after apply", w.Name, got.ID, got.Describe()))
 		}
 	}
 	return errors.Join(errs...)

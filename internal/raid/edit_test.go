@@ -42,11 +42,11 @@ func TestParseEdited(t *testing.T) {
 			in:      strings.Replace(display, "Enclosure information", "Foreign configuration information", 1),
 			wantErr: ErrUnsupported},
 		{name: "ircu unknown volume state", tool: "sas2ircu",
-			in:      strings.Replace(display, "Okay (OKY)", "Frobbed (FRB)", 1),
-			wantErr: ErrMalformed},
+			in:        strings.Replace(display, "Okay (OKY)", "Frobbed (FRB)", 1),
+			wantCheck: volumeState(0, "unknown: Frobbed (FRB)")},
 		{name: "ircu unknown disk state", tool: "sas2ircu",
-			in:      strings.Replace(display, "Optimal (OPT)", "Sleepy (SLP)", 1),
-			wantErr: ErrMalformed},
+			in:        strings.Replace(display, "Optimal (OPT)", "Sleepy (SLP)", 1),
+			wantCheck: diskState(0, "unknown: Sleepy (SLP)")},
 		{name: "ircu member not listed", tool: "sas2ircu",
 			in:      strings.Replace(display, "PHY[1] Enclosure#/Slot#                 : 1:1", "PHY[1] Enclosure#/Slot#                 : 1:5", 1),
 			wantErr: ErrMalformed},
@@ -62,8 +62,8 @@ func TestParseEdited(t *testing.T) {
 				}
 			}},
 		{name: "storcli unknown VD state", tool: "perccli",
-			in:      strings.Replace(storcli, "\"TYPE\" : \"RAID5\",\n\t\t\t\t\"State\" : \"Optl\"", "\"TYPE\" : \"RAID5\",\n\t\t\t\t\"State\" : \"Zzz\"", 1),
-			wantErr: ErrUnsupported},
+			in:        strings.Replace(storcli, "\"TYPE\" : \"RAID5\",\n\t\t\t\t\"State\" : \"Optl\"", "\"TYPE\" : \"RAID5\",\n\t\t\t\t\"State\" : \"Zzz\"", 1),
+			wantCheck: anyVolumeState("unknown: Zzz")},
 		{name: "storcli trailing garbage", tool: "perccli", in: storcli + "\n{}\n", wantErr: ErrMalformed},
 		{name: "arcconf list complete", tool: "arcconf", in: arcList + "\n\nCommand completed successfully.\n",
 			wantCheck: func(t *testing.T, r *Result) {
@@ -74,14 +74,22 @@ func TestParseEdited(t *testing.T) {
 			}},
 		{name: "arcconf no controllers", tool: "arcconf", in: "Controllers found: 0\n", wantErr: ErrNoController},
 		{name: "arcconf unknown LD status", tool: "arcconf",
-			in:      strings.Replace(arcConf, ": Degraded", ": Wobbly", 1),
-			wantErr: ErrUnsupported},
+			in:        strings.Replace(arcConf, ": Degraded", ": Wobbly", 1),
+			wantCheck: anyVolumeState("unknown: Wobbly")},
+		{name: "arcconf impacted build/verify", tool: "arcconf",
+			in: strings.Replace(arcConf, ": Degraded", ": Impacted ( Build/Verify with fix : 90 % )", 1),
+			wantCheck: func(t *testing.T, r *Result) {
+				v := r.Volumes[0]
+				if v.State != VolumeRebuilding && v.State != VolumeInitializing || v.Settled() {
+					t.Errorf("volume %+v: want a transient, unsettled state", v)
+				}
+			}},
 		{name: "arcconf segment naming no drive", tool: "arcconf",
 			in:      strings.Replace(arcConf, "Enclosure:0,Slot:3)      WD-WCAW36405341", "Enclosure:0,Slot:9)      WD-NOSUCHDISK", 1),
 			wantErr: ErrMalformed},
 		{name: "tw_cli unknown unit status", tool: "tw_cli",
-			in:      strings.Replace(tw, "RAID-10   OK", "RAID-10   WOBBLY", 1),
-			wantErr: ErrMalformed},
+			in:        strings.Replace(tw, "RAID-10   OK", "RAID-10   WOBBLY", 1),
+			wantCheck: anyVolumeState("unknown: WOBBLY")},
 		{name: "tw_cli error", tool: "tw_cli", in: "Error: (CLI:003) Specified controller does not exist.\n", wantTool: true},
 	}
 	for _, tt := range tests {
@@ -107,5 +115,37 @@ func TestParseEdited(t *testing.T) {
 				tt.wantCheck(t, r)
 			}
 		})
+	}
+}
+
+func volumeState(i int, want string) func(t *testing.T, r *Result) {
+	return func(t *testing.T, r *Result) {
+		t.Helper()
+		if got := r.Volumes[i].State; got != want || !IsUnknown(got) {
+			t.Errorf("volume %d state = %q, want %q", i, got, want)
+		}
+	}
+}
+
+func diskState(i int, want string) func(t *testing.T, r *Result) {
+	return func(t *testing.T, r *Result) {
+		t.Helper()
+		if got := r.Disks[i].State; got != want || !IsUnknown(got) {
+			t.Errorf("disk %d state = %q, want %q", i, got, want)
+		}
+	}
+}
+
+func anyVolumeState(want string) func(t *testing.T, r *Result) {
+	return func(t *testing.T, r *Result) {
+		t.Helper()
+		var got []string
+		for _, v := range r.Volumes {
+			if v.State == want {
+				return
+			}
+			got = append(got, v.State)
+		}
+		t.Errorf("no volume in state %q (states: %q)", want, got)
 	}
 }

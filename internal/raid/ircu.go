@@ -418,7 +418,7 @@ func ircuVolume(ctrl int, b *ircuBlock) (Volume, error) {
 	}
 	var ok bool
 	if v.State, ok = ircuVolumeState(v.RawState); !ok {
-		return v, fmt.Errorf("IR volume %s: unknown 'Status of volume' %q", v.ID, v.RawState)
+		v.State = Unknown(v.RawState)
 	}
 	v.Level = normLevel(kv["RAID level"])
 	if v.Level == "" {
@@ -486,7 +486,7 @@ func ircuDisk(p *parseCtx, ctrl int, b *ircuBlock) (PhysicalDisk, error) {
 	}
 	var ok bool
 	if d.State, ok = ircuDiskState(d.RawState); !ok {
-		return d, fmt.Errorf("disk %s: unknown State %q", d.Location, d.RawState)
+		d.State = Unknown(d.RawState)
 	}
 	// "Size (in MB)/(in sectors)": the sector figure is the last LBA (a
 	// 160 GB MK1661GS prints 312581807 for its 312581808 sectors), in
@@ -562,7 +562,7 @@ func parseIRCUStatus(p *parseCtx) (*Result, error) {
 		case "inactive":
 			v.State = VolumeOffline
 		default:
-			return nil, p.errf(ErrMalformed, b.line, "volume %s: unknown 'Volume state' %q", v.ID, v.RawState)
+			v.State = Unknown(v.RawState)
 		}
 		op := kv["Current operation"]
 		if op == "" {

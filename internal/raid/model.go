@@ -5,10 +5,13 @@
 // controller, a recorded fixture, and a new firmware's output an operator
 // feeds to `needle raid parse`.
 //
-// A parser either understands an output completely or returns an error that
-// names the tool, the command and the reason; it never returns a partial
-// model that looks valid, because the apply step deletes and creates volumes
-// from what it reads.
+// A parser either understands an output's layout completely or returns an
+// error that names the tool, the command and the reason; it never returns a
+// partial model that looks valid, because the apply step deletes and
+// creates volumes from what it reads. A state, status or level word it does
+// not know is no reason to refuse the whole output: the volume, array or
+// disk is still reported, with that word kept verbatim as
+// "unknown: <text>" (Unknown, IsUnknown), and apply refuses to act on it.
 //
 // On top of the parsers: a Runner (run.go) through which every tool call
 // goes, with a per-call timeout, the quoted argv logged and a *toolrun.Error
@@ -22,6 +25,11 @@
 // (diag.go); the device nodes the tools open (devnodes.go); and the
 // mapping of a volume to its OS block device (volumedisk.go).
 package raid
+
+import (
+	"fmt"
+	"strings"
+)
 
 // Result is what one run of a vendor tool says about the controllers.
 type Result struct {
@@ -129,6 +137,11 @@ type Volume struct {
 	// initializing, failed, offline, unknown. RawState is the tool's word.
 	State    string `json:"state"`
 	RawState string `json:"raw_state,omitempty"`
+	// Array and ArrayState are the ssacli array the logical drive lives
+	// in and that array's own status when its header prints one ("array B
+	// (Failed)"): "failed", or Unknown(text); empty when it prints none.
+	Array      string `json:"array,omitempty"`
+	ArrayState string `json:"array_state,omitempty"`
 	// Operation and Progress describe a background task on the volume
 	// when the output shows one; Progress is in percent, absent when the
 	// output does not give it.
@@ -144,6 +157,55 @@ type Task struct {
 	Operation  string  `json:"operation"`
 	Status     string  `json:"status,omitempty"`
 	Progress   float64 `json:"progress"`
+}
+
+// UnknownPrefix starts a state, status or level a parser does not know;
+// the tool's own text follows verbatim: "unknown: Erase In Progress".
+const UnknownPrefix = "unknown: "
+
+// Unknown marks text as a state, status or level the parser does not know.
+func Unknown(text string) string { return UnknownPrefix + text }
+
+// IsUnknown reports whether a state or level is one the parser did not
+// know: Unknown's form, or the bare VolumeUnknown/DiskUnknown of an output
+// that gives no state at all.
+func IsUnknown(s string) bool { return s == VolumeUnknown || strings.HasPrefix(s, UnknownPrefix) }
+
+// Settled reports whether apply may act on the volume: its state and its
+// array's are known and no background task (rebuild, verify,
+// initialisation, erase, transformation) runs on it. Failed and offline
+// volumes are settled only for deletion (see Plan).
+func (v Volume) Settled() bool {
+	if IsUnknown(v.State) || IsUnknown(v.Level) || v.ArrayState != "" || v.Operation != "" {
+		return false
+	}
+	switch v.State {
+	case VolumeRebuilding, VolumeVerifying, VolumeInitializing:
+		return false
+	}
+	return true
+}
+
+// Describe names the volume's state for messages: the normalised state,
+// the tool's word, the array's state and the running task.
+func (v Volume) Describe() string {
+	s := v.State
+	if v.RawState != "" && !strings.HasSuffix(v.State, v.RawState) {
+		s += fmt.Sprintf(" (%s)", v.RawState)
+	}
+	if v.ArrayState != "" {
+		s += fmt.Sprintf(", array %s %s", v.Array, v.ArrayState)
+	}
+	if IsUnknown(v.Level) {
+		s += ", level " + v.Level
+	}
+	if v.Operation != "" {
+		s += ", " + v.Operation + " running"
+		if v.Progress != nil {
+			s += fmt.Sprintf(" (%g%%)", *v.Progress)
+		}
+	}
+	return s
 }
 
 // Normalised volume states.

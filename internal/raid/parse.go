@@ -136,7 +136,8 @@ func Parse(tool, cmd string, data []byte) (*Result, error) {
 // Check verifies that a Result is internally consistent: volume IDs are
 // unique per controller, every volume member is among the listed disks and
 // every disk's volume among the listed volumes (when the output lists
-// them), locations and IDs are present, and states are normalised words.
+// them), locations and IDs are present, and states are normalised words
+// or Unknown ones.
 func Check(r *Result) error {
 	known := map[string]bool{}
 	vols := map[string]bool{}
@@ -154,7 +155,7 @@ func Check(r *Result) error {
 		if d.Location == "" {
 			return fmt.Errorf("disk with empty location (model %q serial %q)", d.Model, d.Serial)
 		}
-		if !slices.Contains(diskStates, d.State) {
+		if !slices.Contains(diskStates, d.State) && !IsUnknown(d.State) {
 			return fmt.Errorf("disk %s: state %q is not a normalised state", d.Location, d.State)
 		}
 		known[diskKey(d.Controller, d.Location)] = true
@@ -163,7 +164,7 @@ func Check(r *Result) error {
 		if v.ID == "" {
 			return fmt.Errorf("volume with empty id (name %q)", v.Name)
 		}
-		if !slices.Contains(volumeStates, v.State) {
+		if !slices.Contains(volumeStates, v.State) && !IsUnknown(v.State) {
 			return fmt.Errorf("volume %s: state %q is not a normalised state", v.ID, v.State)
 		}
 		if len(r.Disks) == 0 {

@@ -24,7 +24,7 @@ func storcliParsers() []parser {
 	return []parser{
 		{command: "show", detect: storcliHas("System Overview", "Number of Controllers"), parse: parseStorcliShow},
 		{command: "ctrl-show", detect: storcliHas("Basics", "Product Name", "VD LIST", "PD LIST", "TOPOLOGY"), parse: parseStorcliCtrl},
-		{command: "drive-show", detect: storcliHasPrefix("Drive /c"), parse: parseStorcliDrives},
+		{command: "drive-show", detect: storcliAny(storcliHasPrefix("Drive /c"), storcliHas("Drive Information")), parse: parseStorcliDrives},
 		{command: "vd-show", detect: storcliVDList, parse: parseStorcliVDs},
 		{command: "enclosure-show", detect: storcliHas("Properties"), parse: parseStorcliEnclosures},
 		{command: "foreign-show", detect: storcliHas("FOREIGN CONFIGURATION"), parse: parseStorcliForeign},
@@ -114,13 +114,33 @@ func storcliHasPrefix(prefix string) func(*parseCtx) bool {
 	}
 }
 
+func storcliAny(fs ...func(*parseCtx) bool) func(*parseCtx) bool {
+	return func(p *parseCtx) bool {
+		for _, f := range fs {
+			if f(p) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// storcliVDList: "/cN/vall show" prints a "Virtual Drives" list,
+// "/cN/vall show all" one "/cN/vM" list per VD.
 func storcliVDList(p *parseCtx) bool {
 	ctls, err := p.doc()
 	if err != nil {
 		return false
 	}
-	_, ok := ctls[0].data["Virtual Drives"].([]any)
-	return ok
+	if _, ok := ctls[0].data["Virtual Drives"].([]any); ok {
+		return true
+	}
+	for k := range ctls[0].data {
+		if storcliVDKey.MatchString(k) {
+			return true
+		}
+	}
+	return false
 }
 
 func storcliNoData(p *parseCtx) bool {
@@ -154,8 +174,16 @@ func storcliLoad(p *parseCtx) ([]storcliCtl, error) {
 // storcliExplain says why no storcli command matched: not JSON, cut
 // short, the 008.x schema.
 func storcliExplain(p *parseCtx) error {
-	_, err := storcliLoad(p)
-	return err
+	ctls, err := storcliLoad(p)
+	if err != nil {
+		return err
+	}
+	var keys []string
+	for k := range ctls[0].data {
+		keys = append(keys, strconv.Quote(k))
+	}
+	sort.Strings(keys)
+	return p.errf(ErrUnsupported, 0, "storcli/perccli JSON (Controllers[].Command Status and Response Data) of a command this parser does not read: Response Data keys %s", strings.Join(keys, ", "))
 }
 
 // storcli2Schema spots the 008.x keys even when the version is absent.
@@ -429,7 +457,7 @@ func storcliPD(p *parseCtx, ctl int, row map[string]any, where string) (Physical
 		RawState:   str(row["State"]),
 	}
 	if d.State, ok = storcliPDState(d.RawState); !ok {
-		return d, p.errf(ErrUnsupported, 0, "%s: drive %s has unknown State %q", where, loc, d.RawState)
+		d.State = Unknown(d.RawState)
 	}
 	if size, ok := parseSize(str(row["Size"]), binaryUnits); ok {
 		d.SizeBytes = size
@@ -528,7 +556,7 @@ func storcliVD(p *parseCtx, ctl int, row map[string]any, where string) (Volume, 
 	v := Volume{Controller: ctl, ID: vd, Name: str(row["Name"]), Level: normLevel(str(row["TYPE"])), RawState: str(row["State"])}
 	var okS bool
 	if v.State, okS = storcliVDState(v.RawState); !okS {
-		return v, "", p.errf(ErrUnsupported, 0, "%s: VD %s has unknown State %q", where, dgvd, v.RawState)
+		v.State = Unknown(v.RawState)
 	}
 	if v.Level == "" {
 		return v, "", p.errf(ErrMalformed, 0, "%s: VD %s has no TYPE", where, dgvd)
@@ -543,6 +571,7 @@ func storcliVD(p *parseCtx, ctl int, row map[string]any, where string) (Volume, 
 
 var (
 	storcliDriveKey = regexp.MustCompile(`^Drive (/c\d+(?:/e(\d+))?/s(\d+))$`)
+	storcliVDKey    = regexp.MustCompile(`^/c(\d+)/v(\d+)$`)
 	storcliSectors  = regexp.MustCompile(`\[0x([0-9a-fA-F]+) Sectors\]`)
 )
 
@@ -562,6 +591,16 @@ func parseStorcliDrives(p *parseCtx) (*Result, error) {
 			return nil, p.errf(ErrMalformed, 0, "drive list without a controller number in Command Status")
 		}
 		r.Controllers = append(r.Controllers, Controller{Index: idx})
+		// "/cN/eall/sall show" without "all": one "Drive Information" list.
+		if rows, ok := objList(c.data["Drive Information"]); ok {
+			for i, row := range rows {
+				d, err := storcliPD(p, idx, row, fmt.Sprintf("controller %d Drive Information[%d]", idx, i))
+				if err != nil {
+					return nil, err
+				}
+				r.Disks = append(r.Disks, d)
+			}
+		}
 		var keys []string
 		for k := range c.data {
 			if storcliDriveKey.MatchString(k) {
@@ -646,6 +685,12 @@ func parseStorcliVDs(p *parseCtx) (*Result, error) {
 			return nil, p.errf(ErrMalformed, 0, "VD list without a controller number in Command Status")
 		}
 		r.Controllers = append(r.Controllers, Controller{Index: idx})
+		if _, ok := c.data["Virtual Drives"]; !ok {
+			if err := storcliVDsAll(p, r, idx, c.data); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		rows, ok := objList(c.data["Virtual Drives"])
 		if !ok {
 			return nil, p.errf(ErrMalformed, 0, `controller %d: "Virtual Drives" is not a list`, idx)
@@ -659,6 +704,50 @@ func parseStorcliVDs(p *parseCtx) (*Result, error) {
 		}
 	}
 	return r, nil
+}
+
+// storcliVDsAll reads "/cN/vall show all": per VD a one-row "/cN/vM" list,
+// its members in "PDs for VD M" and "VDM Properties" (a running
+// "Active Operations" is the volume's operation).
+func storcliVDsAll(p *parseCtx, r *Result, idx int, data map[string]any) error {
+	var ids []int
+	for k := range data {
+		if m := storcliVDKey.FindStringSubmatch(k); m != nil {
+			n, _ := strconv.Atoi(m[2])
+			ids = append(ids, n)
+		}
+	}
+	sort.Ints(ids)
+	for _, n := range ids {
+		key := fmt.Sprintf("/c%d/v%d", idx, n)
+		rows, ok := objList(data[key])
+		if !ok || len(rows) != 1 {
+			return p.errf(ErrMalformed, 0, "%q is not a one-row list (or names another controller than %d)", key, idx)
+		}
+		v, _, err := storcliVD(p, idx, rows[0], key)
+		if err != nil {
+			return err
+		}
+		if pds, ok := objList(data[fmt.Sprintf("PDs for VD %d", n)]); ok {
+			v.Members = []string{}
+			for _, row := range pds {
+				d, err := storcliPD(p, idx, row, fmt.Sprintf("PDs for VD %d", n))
+				if err != nil {
+					return err
+				}
+				d.Volume = v.ID
+				v.Members = append(v.Members, d.Location)
+				r.Disks = append(r.Disks, d)
+			}
+		}
+		if props, ok := data[fmt.Sprintf("VD%d Properties", n)].(map[string]any); ok {
+			if op := str(props["Active Operations"]); op != "" && op != "None" {
+				v.Operation = op
+			}
+		}
+		r.Volumes = append(r.Volumes, v)
+	}
+	return nil
 }
 
 // parseStorcliEnclosures reads "/cN/eall show": enclosures are not part

@@ -277,12 +277,13 @@ func twUnit(header, row []string, ctl int) (Volume, error) {
 	case st == "OFFLINE":
 		v.State = VolumeOffline
 	default:
-		return v, fmt.Errorf("unit %s: unknown status %q", v.ID, v.RawState)
+		v.State = Unknown(v.RawState)
 	}
 	if v.Operation != "" {
 		for _, c := range []string{"%RCmpl", "%V/I/M", "%Cmpl"} {
 			if i := col(header, c); i >= 0 && row[i] != "-" {
-				f, err := strconv.ParseFloat(strings.TrimSuffix(row[i], "%"), 64)
+				// "29%(A)": the verify was started by the auto-verify schedule.
+				f, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSuffix(row[i], "(A)"), "%"), 64)
 				if err != nil || f < 0 || f > 100 {
 					return v, fmt.Errorf("unit %s: %s %q", v.ID, c, row[i])
 				}
@@ -348,7 +349,7 @@ func twPort(kind string, row []string, ctl int) (PhysicalDisk, bool, error) {
 	case "OFFLINE":
 		d.State = DiskOffline
 	default:
-		return d, false, fmt.Errorf("port %s: unknown status %q", d.Location, d.RawState)
+		d.State = Unknown(d.RawState)
 	}
 	return d, true, nil
 }

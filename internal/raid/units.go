@@ -68,14 +68,14 @@ func normLevel(s string) string {
 		return "raid50"
 	case "6+0":
 		return "raid60"
-	case "6 (adg)", "adg":
+	case "6 (adg)", "adg", "6 reed-solomon":
 		return "raid6"
 	case "single", "jbod", "simple_volume", "simple volume", "volume":
 		return "jbod"
 	case "":
 		return ""
 	}
-	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(s)), " ", "")
+	return Unknown(strings.TrimSpace(s))
 }
 
 // mediaOf maps the tools' media words to hdd/ssd.
