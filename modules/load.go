@@ -84,6 +84,9 @@ type Loader struct {
 	// InitModule is init_module(2): load from an image in memory, used for
 	// modules this process decompressed.
 	InitModule func(image []byte, params string) error
+	// DeleteModule is delete_module(2) with O_NONBLOCK: unload a module
+	// nothing uses (needle bisect swaps a driver this way).
+	DeleteModule func(name string) error
 	// Kmsg returns the kernel log messages logged since its previous call
 	// (the text after the "level,seq,time,flags;" record prefix).
 	Kmsg func() ([]string, error)
@@ -151,7 +154,52 @@ func (l *Loader) Load(ctx context.Context, m *Module, params string) (Outcome, e
 	if l.Kmsg != nil {
 		l.Kmsg() // drain: what follows is about this load
 	}
-	path := filepath.Join(l.Index.Root, m.Path)
+	return l.insert(m, filepath.Join(l.Index.Root, m.Path), params)
+}
+
+// LoadFile inserts the module file at path (outside the index: a bisection
+// candidate) as module name, with its parameters. What it needs must be
+// loaded already; a refusal comes back as *LoadError.
+func (l *Loader) LoadFile(ctx context.Context, name, path, params string) (Outcome, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if ok, err := l.IsLoaded(name); err != nil {
+		return "", err
+	} else if ok {
+		return "", fmt.Errorf("load %s from %s: %s is loaded already: unload it first", name, path, name)
+	}
+	_, c, ok := splitModulePath(path)
+	if !ok {
+		return "", &LoadError{Module: name, Cause: CauseRead, Detail: path, Err: errors.New("not a kernel module file name (.ko, .ko.xz, .ko.zst, .ko.gz)")}
+	}
+	if l.Kmsg != nil {
+		l.Kmsg()
+	}
+	return l.insert(&Module{Name: Normalize(name), Compression: c}, path, params)
+}
+
+// Unload removes module name from the kernel. It fails (EBUSY, EWOULDBLOCK)
+// while anything uses it; not loaded is success.
+func (l *Loader) Unload(name string) error {
+	name = Normalize(name)
+	if ok, err := l.IsLoaded(name); err != nil {
+		return err
+	} else if !ok {
+		return nil
+	}
+	if l.DeleteModule == nil {
+		return fmt.Errorf("unload %s: no delete_module on this loader", name)
+	}
+	if err := l.DeleteModule(name); err != nil {
+		return fmt.Errorf("unload %s: %w", name, err)
+	}
+	l.loaded[name] = false
+	return nil
+}
+
+// insert runs the syscall for m's file at path and diagnoses a refusal.
+func (l *Loader) insert(m *Module, path, params string) (Outcome, error) {
 	var err error
 	if m.Compression == None {
 		f, oerr := os.Open(path)

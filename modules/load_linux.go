@@ -20,8 +20,11 @@ func NewLoader(ix *Index, procRoot, firmwareDir string, log *slog.Logger) *Loade
 		FirmwareDir: firmwareDir,
 		FinitModule: unix.FinitModule,
 		InitModule:  unix.InitModule,
-		Release:     release,
-		Log:         log,
+		DeleteModule: func(name string) error {
+			return unix.DeleteModule(name, unix.O_NONBLOCK)
+		},
+		Release: release,
+		Log:     log,
 	}
 	if k, err := OpenKmsg("/dev/kmsg"); err == nil {
 		l.Kmsg = k.Messages
