@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -228,5 +229,43 @@ func TestReadProcModules(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]bool{"resident": true}, got); diff != "" {
 		t.Errorf("ReadProcModules (-want +got):\n%s", diff)
+	}
+}
+
+// TestUnloadAndLoadFile: the bisection's swap. Unload calls delete_module
+// only for a loaded module; LoadFile inserts a file outside the index
+// (decompressing it when its name says so) and refuses while the module is
+// still loaded.
+func TestUnloadAndLoadFile(t *testing.T) {
+	f := newLoaderFixture(t)
+	l := f.loader(nil, nil)
+	var deleted []string
+	l.DeleteModule = func(name string) error { deleted = append(deleted, name); return nil }
+	ctx := context.Background()
+	cand := filepath.Join(t.TempDir(), "0003-megaraid_sas.ko.zst")
+	os.WriteFile(cand, compressed(t, Zstd, []byte("candidate 3")), 0o644)
+
+	if _, err := l.LoadFile(ctx, "resident", cand, ""); err == nil || !strings.Contains(err.Error(), "loaded already") {
+		t.Errorf("LoadFile over a loaded module = %v", err)
+	}
+	if err := l.Unload("nothere"); err != nil || len(deleted) != 0 {
+		t.Errorf("Unload of a module not loaded: %v, delete_module %v", err, deleted)
+	}
+	if err := l.Unload("resident"); err != nil || len(deleted) != 1 {
+		t.Fatalf("Unload(resident) = %v, delete_module %v", err, deleted)
+	}
+	if o, err := l.LoadFile(ctx, "resident", cand, "x=1"); err != nil || o != Loaded {
+		t.Fatalf("LoadFile = %v, %v", o, err)
+	}
+	if want := "init candidate 3 [x=1]"; f.calls[len(f.calls)-1] != want {
+		t.Errorf("syscall %q, want %q", f.calls[len(f.calls)-1], want)
+	}
+	if _, err := l.LoadFile(ctx, "other", filepath.Join(t.TempDir(), "notes.txt"), ""); err == nil || !strings.Contains(err.Error(), "not a kernel module file name") {
+		t.Errorf("LoadFile of a non-module = %v", err)
+	}
+	busy := f.loader(nil, nil)
+	busy.DeleteModule = func(string) error { return unix.EBUSY }
+	if err := busy.Unload("resident"); !errors.Is(err, unix.EBUSY) {
+		t.Errorf("Unload of a busy module = %v, want EBUSY", err)
 	}
 }

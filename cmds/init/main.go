@@ -110,6 +110,10 @@ func (p *pid1) run() {
 	}
 	p.m = m
 	seq := install.Sequence(m)
+	if cfg.Bisect != "" {
+		// needle.bisect=: find the driver change, install nothing.
+		seq = install.BisectSequence(m, cfg.Bisect)
+	}
 	p.printf("needle %s on Linux %s, PID 1", version, m.KernelRelease)
 	fmt.Fprintf(p.out, "needle: stages:\n%s", seq)
 
@@ -127,6 +131,12 @@ func (p *pid1) run() {
 	})
 	if err != nil {
 		p.fail(err)
+	}
+	if cfg.Bisect != "" {
+		m.Finish()
+		p.printf("bisect done (no disk was written); shell follows, 'exit' reboots")
+		p.shell("")
+		p.end(sysinit.Reboot)
 	}
 	p.rep.Emit(report.Event{Kind: report.Result, Message: "all stages done", Data: map[string]any{"ok": true}})
 	m.Finish()

@@ -24,6 +24,9 @@ const (
 	Inventory Stage = "inventory"
 	Modules   Stage = "modules"
 	Network   Stage = "network"
+	// Bisect runs instead of the install stages when needle.bisect= is
+	// given: it swaps driver candidates and probes them, and writes no disk.
+	Bisect Stage = "bisect"
 	Plan      Stage = "plan"
 	RAID      Stage = "raid"
 	Disks     Stage = "disks"
@@ -34,7 +37,7 @@ const (
 
 // Stages are the stages in the order needle runs them (README.md, "Kernel
 // command line").
-var Stages = []Stage{Inventory, Modules, Network, Plan, RAID, Disks, Image, Files, Handoff}
+var Stages = []Stage{Inventory, Modules, Network, Bisect, Plan, RAID, Disks, Image, Files, Handoff}
 
 // StageIndex is s's position in Stages, -1 for a name that is no stage.
 func StageIndex(s string) int { return slices.Index(Stages, Stage(s)) }
@@ -63,6 +66,10 @@ type Config struct {
 	Report string // needle.report=URL
 	OnFail string // needle.onfail=shell|reboot|poweroff (default shell)
 	HWDB   string // needle.hwdb=URL: extra hwdb rules
+	// Bisect is needle.bisect=URL (or an absolute directory, a stick's):
+	// the bisection set `needle bisect build` wrote. The box then bisects
+	// and does not install.
+	Bisect string
 	Debug  bool   // needle.debug
 	// Fail=STAGE makes that stage fail on purpose, so an operator can
 	// rehearse what needle.onfail does on the real console and BMC.
@@ -144,6 +151,13 @@ func Parse(line string) (*Config, error) {
 			default:
 				c.HWDB = val
 			}
+		case "needle.bisect":
+			if !strings.HasPrefix(val, "/") {
+				if err := checkURL(key, val); err != nil {
+					return nil, err
+				}
+			}
+			c.Bisect = val
 		case "needle.media":
 			if val != "usb" && val != "iso" {
 				return nil, fmt.Errorf("needle.media=%q: want usb or iso", val)
@@ -180,7 +194,7 @@ func Parse(line string) (*Config, error) {
 	return c, nil
 }
 
-var knownKeys = []string{"needle.break", "needle.shell", "needle.plan", "needle.report", "needle.onfail", "needle.hwdb", "needle.debug", "needle.fail", "needle.media"}
+var knownKeys = []string{"needle.break", "needle.shell", "needle.plan", "needle.report", "needle.onfail", "needle.hwdb", "needle.debug", "needle.fail", "needle.media", "needle.bisect"}
 
 func flag(key, val string, hasVal bool) (bool, error) {
 	if !hasVal {

@@ -87,7 +87,7 @@ func (m *Machine) run(name string) string    { return filepath.Join(m.RunDir, na
 // that do not (inventory, modules, network, plan) are safe to run again.
 func Destructive(stage cmdline.Stage) bool {
 	switch stage {
-	case cmdline.Inventory, cmdline.Modules, cmdline.Network, cmdline.Plan:
+	case cmdline.Inventory, cmdline.Modules, cmdline.Network, cmdline.Bisect, cmdline.Plan:
 		return false
 	}
 	return true

@@ -27,7 +27,8 @@ func (m *Machine) networkNeeded(mods *Modules) bool {
 	if _, err := os.Stat(m.config(PlanFile)); err == nil {
 		planLocal = true
 	}
-	return (m.Config.Plan != "" && !planLocal) || m.Config.Report != "" || m.Config.HWDB != ""
+	return (m.Config.Plan != "" && !planLocal) || m.Config.Report != "" || m.Config.HWDB != "" ||
+		strings.HasPrefix(m.Config.Bisect, "http")
 }
 
 // wantsV6 says whether one of the URLs needle reaches right after the

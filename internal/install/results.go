@@ -119,7 +119,7 @@ func Sequence(m *Machine) stage.Sequence {
 		netw, err = m.bringUpNetwork(ctx)
 		return err
 	})
-	up.Needed, up.NeededWhen = func() bool { return m.networkNeeded(mods) }, "a plan, report or hwdb URL must be reached"
+	up.Needed, up.NeededWhen = func() bool { return m.networkNeeded(mods) }, "a plan, report, hwdb or bisect URL must be reached"
 	return stage.Sequence{
 		step(cmdline.Inventory, "scan", nil, use("inventory"), func(ctx context.Context) (err error) {
 			inv, err = m.scan(ctx)

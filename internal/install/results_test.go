@@ -21,7 +21,7 @@ func TestSequenceWiring(t *testing.T) {
 		"1. inventory/scan (fatal): → inventory\n",
 		"modules/hwdb (fatal): → hwdb\n",
 		"modules/coldplug (fatal): inventory, hwdb → modules\n",
-		"network/up (fatal when a plan, report or hwdb URL must be reached, else best-effort): modules, medium → network\n",
+		"network/up (fatal when a plan, report, hwdb or bisect URL must be reached, else best-effort): modules, medium → network\n",
 		"raid/apply (fatal): plan, inventory, hwdb, modules, medium? → volumes, inventory\n",
 		"disks/release (fatal): plan, volumes? → disks\n",
 		"image/stream (fatal): disks → images\n",
