@@ -112,9 +112,13 @@ if [ ! -s "$ca_bundle" ]; then
 fi
 
 version=$(git describe --always --dirty 2>/dev/null || echo dev)
+# The init keeps the clock from running before the build (a dead RTC
+# battery would make every certificate "not yet valid"): the commit's
+# time, so that two builds of one commit stay identical.
+epoch=$(git log -1 --format=%ct 2>/dev/null || echo "${SOURCE_DATE_EPOCH:-}")
 mkdir -p "$OUT/bin"
 export CGO_ENABLED=0
-gobuild() { go build -trimpath -ldflags "-s -w -X main.version=$version" "$@"; }
+gobuild() { go build -trimpath -ldflags "-s -w -X main.version=$version -X main.epoch=$epoch" "$@"; }
 gobuild -o "$OUT/bin/init" ./cmds/init
 gobuild -o "$OUT/bin/needle" ./cmds/needle
 # The image's needle leaves out the host-only commands (demo, bench) and

@@ -27,6 +27,10 @@ import (
 // version is stamped by build.sh with -ldflags "-X main.version=…".
 var version = "dev"
 
+// epoch is the image's build time (Unix seconds: the commit's, set by
+// build.sh): the clock never runs before it.
+var epoch = ""
+
 const eventLog = "/run/needle/events.jsonl"
 
 func main() {
@@ -90,6 +94,7 @@ func (p *pid1) run() {
 	for _, w := range warnings {
 		p.rep.Warnf("init", "%s", w)
 	}
+	p.clockFloor()
 
 	line, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
@@ -147,6 +152,26 @@ func (p *pid1) run() {
 	p.printf("all stages done and no handoff ran: shell follows, 'exit' reboots")
 	p.shell("")
 	p.end(sysinit.Reboot)
+}
+
+// clockFloor moves a clock that runs before the image was built (a dead
+// RTC battery) to the build time, so that certificates verify.
+func (p *pid1) clockFloor() {
+	sec, err := strconv.ParseInt(epoch, 10, 64)
+	if err != nil {
+		return // a dev build
+	}
+	now := time.Now()
+	floor := time.Unix(sec, 0)
+	moved, err := sysinit.ClockFloor(floor, now, sysinit.SetClock)
+	switch {
+	case err != nil:
+		p.rep.Warnf("init", "system clock is %s, before this image was built (%s), and cannot be set: %v; HTTPS will refuse certificates",
+			now.UTC().Format(time.RFC3339), floor.UTC().Format(time.RFC3339), err)
+	case moved:
+		p.rep.Warnf("init", "system clock was %s, before this image was built: set to %s (check the RTC battery)",
+			now.UTC().Format(time.RFC3339), floor.UTC().Format(time.RFC3339))
+	}
 }
 
 // fail prints the diagnosis and does what needle.onfail says. It never

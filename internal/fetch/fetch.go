@@ -145,7 +145,7 @@ func (c *Client) once(ctx context.Context, url string) ([]byte, *Error) {
 	req.Header.Set("User-Agent", "needle")
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, &Error{URL: url, Kind: classify(err), Err: err}
+		return nil, &Error{URL: url, Kind: classify(err), Err: ExplainClock(err, time.Now())}
 	}
 	defer resp.Body.Close()
 	switch {
@@ -165,6 +165,23 @@ func (c *Client) once(ctx context.Context, url string) ([]byte, *Error) {
 		return nil, &Error{URL: url, Kind: TooLarge, Err: fmt.Errorf("more than %d bytes", c.MaxBytes)}
 	}
 	return body, nil
+}
+
+// ExplainClock adds the clock to a certificate refused as expired or not
+// yet valid: on a box whose RTC lost its time that is the real cause, and
+// "certificate has expired or is not yet valid" alone does not say it.
+func ExplainClock(err error, now time.Time) error {
+	var inv x509.CertificateInvalidError
+	if !errors.As(err, &inv) || inv.Reason != x509.Expired || inv.Cert == nil {
+		return err
+	}
+	c := inv.Cert
+	name := c.Subject.CommonName
+	if name == "" && len(c.DNSNames) > 0 {
+		name = c.DNSNames[0]
+	}
+	return fmt.Errorf("system clock is %s, certificate %q valid from %s to %s: %w",
+		now.UTC().Format(time.RFC3339), name, c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), err)
 }
 
 func classify(err error) Kind {

@@ -2,7 +2,10 @@ package fetch
 
 import (
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -125,5 +128,20 @@ func TestGetTimeoutAndConnection(t *testing.T) {
 	_, err = c.Get(context.Background(), "http://"+addr+"/plan")
 	if !errors.As(err, &fe) || fe.Kind != Connection || !strings.Contains(err.Error(), "gave up after 500ms") {
 		t.Errorf("closed port: %v, want a connection failure that says it gave up", err)
+	}
+}
+
+func TestExplainClock(t *testing.T) {
+	cert := &x509.Certificate{Subject: pkix.Name{CommonName: "plans.example"},
+		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}
+	err := fmt.Errorf("tls: %w", x509.CertificateInvalidError{Cert: cert, Reason: x509.Expired})
+	got := ExplainClock(err, time.Date(2001, 1, 1, 0, 0, 5, 0, time.UTC)).Error()
+	want := `system clock is 2001-01-01T00:00:05Z, certificate "plans.example" valid from 2026-01-01T00:00:00Z to 2027-01-01T00:00:00Z`
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("ExplainClock = %q, want it to start %q", got, want)
+	}
+	other := errors.New("connection refused")
+	if ExplainClock(other, time.Now()) != other {
+		t.Error("ExplainClock changed an error that is not about validity")
 	}
 }

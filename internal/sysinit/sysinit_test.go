@@ -96,3 +96,18 @@ func TestKmsg(t *testing.T) {
 		t.Errorf("kmsg got %q, want %q", b, want)
 	}
 }
+
+func TestClockFloor(t *testing.T) {
+	floor := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	var set []time.Time
+	rec := func(t time.Time) error { set = append(set, t); return nil }
+	if moved, err := ClockFloor(floor, time.Date(2001, 1, 1, 0, 0, 5, 0, time.UTC), rec); !moved || err != nil || len(set) != 1 || !set[0].Equal(floor) {
+		t.Errorf("a clock in 2001: moved=%v err=%v set=%v, want it set to the floor", moved, err, set)
+	}
+	if moved, _ := ClockFloor(floor, floor.Add(time.Hour), rec); moved || len(set) != 1 {
+		t.Errorf("a clock past the floor was moved: %v", set)
+	}
+	if moved, _ := ClockFloor(time.Time{}, time.Unix(0, 0), rec); moved {
+		t.Error("no floor (a dev build) must not move the clock")
+	}
+}
