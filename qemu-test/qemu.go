@@ -294,3 +294,10 @@ func WithFiles(t testing.TB, base string, files map[string]File) string {
 	}
 	return out
 }
+
+// Kill pulls the VM's power: QEMU gets SIGKILL (nothing is flushed or
+// shut down), and Kill returns once it is gone.
+func (vm *VM) Kill() {
+	vm.cmd.Process.Kill()
+	<-vm.exited
+}

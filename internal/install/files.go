@@ -46,6 +46,7 @@ func (m *Machine) loadModule(ctx context.Context, name string) error {
 type mounter struct {
 	m       *Machine
 	disks   *Disks
+	flags   uintptr           // mount(2) flags: MS_RDONLY to only look
 	mounted map[string]string // reference → directory
 	order   []string          // directories, in mount order
 }
@@ -92,7 +93,13 @@ func (mt *mounter) mount(ctx context.Context, ref string) (string, error) {
 			tried = append(tried, fstype+": "+err.Error())
 			continue
 		}
-		err := unix.Mount(dev, dir, fstype, 0, "")
+		data := ""
+		if mt.flags&unix.MS_RDONLY != 0 {
+			// Only look: a read-only mount still replays a journal
+			// unless told not to.
+			data = map[string]string{"ext4": "noload", "xfs": "norecovery"}[fstype]
+		}
+		err := unix.Mount(dev, dir, fstype, mt.flags, data)
 		if err == nil {
 			mt.mounted[ref] = dir
 			mt.order = append(mt.order, dir)

@@ -109,7 +109,15 @@ func Sequence(m *Machine) stage.Sequence {
 		vols  = &Volumes{members: map[string]bool{}}
 		disks = &Disks{}
 		imgs  = &Images{}
+		inst  = &Installed{}
 	)
+	// Every step that changes disks or controllers is skipped when the
+	// selected disk already holds this plan's install: the box goes
+	// straight to the handoff.
+	unlessInstalled := func(s stage.Step) stage.Step {
+		s.Skip, s.SkipWhen = func() bool { return inst.Done }, "the disk already holds this plan's install"
+		return s
+	}
 	use := func(s ...string) []string { return s }
 	type run = func(context.Context) error
 	step := func(st cmdline.Stage, name string, uses, makes []string, r run) stage.Step {
@@ -153,37 +161,48 @@ func Sequence(m *Machine) stage.Sequence {
 		step(cmdline.Plan, "validate", use("plan", "inventory", "hwdb", "medium?"), use("plan"), func(ctx context.Context) error {
 			return m.validatePlan(pl, inv, mods)
 		}),
-		step(cmdline.RAID, "apply", use("plan", "inventory", "hwdb", "modules", "medium?"), use("volumes", "inventory"), func(ctx context.Context) (err error) {
+		step(cmdline.Plan, "installed", use("plan"), use("installed"), func(ctx context.Context) (err error) {
+			if inst, err = m.findInstall(ctx, pl, vols); err != nil {
+				return err
+			}
+			m.Report.Infof("plan", "%s", inst.Why)
+			if inst.Done {
+				disks = inst.Disks
+				m.Report.Infof("plan", "handing off to it instead of installing again (reinstall: true in the plan installs again)")
+			}
+			return nil
+		}),
+		unlessInstalled(step(cmdline.RAID, "apply", use("plan", "inventory", "hwdb", "modules", "medium?"), use("volumes", "inventory"), func(ctx context.Context) (err error) {
 			inv, err = m.applyRAID(ctx, pl, inv, mods, vols)
 			return err
-		}),
-		step(cmdline.RAID, "md", use("plan", "inventory", "medium?"), use("volumes", "inventory"), func(ctx context.Context) (err error) {
+		})),
+		unlessInstalled(step(cmdline.RAID, "md", use("plan", "inventory", "medium?"), use("volumes", "inventory"), func(ctx context.Context) (err error) {
 			inv, err = m.createMD(ctx, pl, inv, mods, vols)
 			return err
-		}),
-		step(cmdline.Disks, "release", use("plan", "volumes?"), use("disks"), func(ctx context.Context) (err error) {
+		})),
+		unlessInstalled(step(cmdline.Disks, "release", use("plan", "volumes?"), use("disks"), func(ctx context.Context) (err error) {
 			disks, err = m.releaseDisks(ctx, pl, vols)
 			return err
-		}),
-		step(cmdline.Disks, "wipe", use("disks"), nil, func(ctx context.Context) error {
+		})),
+		unlessInstalled(step(cmdline.Disks, "wipe", use("disks"), nil, func(ctx context.Context) error {
 			return m.wipeDisks(ctx, disks)
-		}),
-		step(cmdline.Disks, "layout", use("plan", "disks"), use("disks"), func(ctx context.Context) error {
+		})),
+		unlessInstalled(step(cmdline.Disks, "layout", use("plan", "disks"), use("disks"), func(ctx context.Context) error {
 			return m.layoutDisks(pl, disks)
-		}),
-		step(cmdline.Disks, "format", use("plan", "disks"), use("disks"), func(ctx context.Context) error {
+		})),
+		unlessInstalled(step(cmdline.Disks, "format", use("plan", "disks"), use("disks"), func(ctx context.Context) error {
 			return m.formatDisks(pl, disks)
-		}),
-		step(cmdline.Image, "stream", use("disks"), use("images"), func(ctx context.Context) (err error) {
+		})),
+		unlessInstalled(step(cmdline.Image, "stream", use("disks"), use("images"), func(ctx context.Context) (err error) {
 			imgs, err = m.streamImages(ctx, disks)
 			return err
-		}),
-		step(cmdline.Image, "table", use("disks"), nil, func(ctx context.Context) error {
+		})),
+		unlessInstalled(step(cmdline.Image, "table", use("disks"), nil, func(ctx context.Context) error {
 			return m.writeTables(ctx, disks)
-		}),
-		step(cmdline.Files, "write", use("plan", "inventory", "hwdb", "modules", "volumes?", "disks", "images"), nil, func(ctx context.Context) error {
+		})),
+		unlessInstalled(step(cmdline.Files, "write", use("plan", "inventory", "hwdb", "modules", "volumes?", "disks", "images"), nil, func(ctx context.Context) error {
 			return m.writeFiles(ctx, installed{inv: inv, mods: mods, plan: pl, vols: vols, disks: disks, images: imgs})
-		}),
+		})),
 		step(cmdline.Handoff, "boot", use("plan", "disks"), nil, func(ctx context.Context) error {
 			return m.handoff(ctx, pl, disks)
 		}),

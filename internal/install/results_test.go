@@ -22,9 +22,11 @@ func TestSequenceWiring(t *testing.T) {
 		"modules/hwdb (fatal): → hwdb\n",
 		"modules/coldplug (fatal): inventory, hwdb → modules\n",
 		"network/up (fatal when a plan, report, hwdb or bisect URL must be reached, else best-effort): modules, medium → network\n",
-		"raid/apply (fatal): plan, inventory, hwdb, modules, medium? → volumes, inventory\n",
-		"disks/release (fatal): plan, volumes? → disks\n",
-		"image/stream (fatal): disks → images\n",
+		"plan/installed (fatal): plan → installed\n",
+		"raid/apply (fatal; skipped when the disk already holds this plan's install): plan, inventory, hwdb, modules, medium? → volumes, inventory\n",
+		"disks/release (fatal; skipped when the disk already holds this plan's install): plan, volumes? → disks\n",
+		"image/stream (fatal; skipped when the disk already holds this plan's install): disks → images\n",
+		"handoff/boot (fatal): plan, disks →\n",
 	} {
 		if !strings.Contains(printed, want) {
 			t.Errorf("printed sequence lacks %q:\n%s", want, printed)

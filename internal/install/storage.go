@@ -188,6 +188,26 @@ func diskLayout(pd *plan.Disk) disk.Layout {
 // records the references the files and handoff stages use. Nothing is
 // written: the table goes on the disk last (image/table).
 func (m *Machine) layoutDisks(pl *Planned, disks *Disks) error {
+	if err := place(pl, disks); err != nil {
+		return err
+	}
+	for _, t := range disks.targets {
+		if t.place == nil {
+			continue
+		}
+		for _, p := range t.place.Partitions {
+			m.Report.Infof("disks", "%s: %s %s at %s, %s (%s)", t.dev, disks.PartDev[p.Name], p.Name, plan.HumanBytes(uint64(p.Start)), plan.HumanBytes(uint64(p.Size)), p.Type)
+		}
+	}
+	return nil
+}
+
+// place computes every target's partitions and the references they give
+// (device, ${partuuid:NAME}, and the ${uuid:NAME} and ${label:NAME} of the
+// filesystems needle makes), all derived from the plan: the disks stage
+// writes what place computes, and an install found already done is handed
+// off to with the same references.
+func place(pl *Planned, disks *Disks) error {
 	for _, t := range disks.targets {
 		if t.pd.Image != nil {
 			continue
@@ -201,16 +221,31 @@ func (m *Machine) layoutDisks(pl *Planned, disks *Disks) error {
 			return fmt.Errorf("%s: disk %q: %w", t.dev, t.id, err)
 		}
 		t.place = &place
-		for _, p := range place.Partitions {
-			dev := "/dev/" + disk.PartName(t.disk.Name, p.Number)
-			disks.PartDev[p.Name] = dev
+		for i, p := range place.Partitions {
+			disks.PartDev[p.Name] = "/dev/" + disk.PartName(t.disk.Name, p.Number)
 			if p.PartUUID != "" {
 				disks.Refs["partuuid:"+p.Name] = p.PartUUID
 			}
-			m.Report.Infof("disks", "%s: %s %s at %s, %s (%s)", t.dev, dev, p.Name, plan.HumanBytes(uint64(p.Start)), plan.HumanBytes(uint64(p.Size)), p.Type)
+			if fs := t.pd.Partitions[i].Filesystem; fs != nil && t.pd.Partitions[i].Image == nil {
+				disks.Refs["uuid:"+p.Name] = fsUUID(pl.Plan.Name, t.id, p.Name, fs.Format)
+				if fs.Label != "" {
+					disks.Refs["label:"+p.Name] = fs.Label
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// fsUUID is the UUID (vfat: the volume serial) needle gives a filesystem
+// it makes, derived from the plan so that it is known before it exists.
+func fsUUID(planName, diskID, part, format string) string {
+	id := disk.DeriveUUID(planName, diskID, part, "fs")
+	if format == "vfat" {
+		vid := volumeID(id)
+		return fmt.Sprintf("%04X-%04X", vid>>16, vid&0xffff)
+	}
+	return id
 }
 
 // formatDisks makes the plan's filesystems (vfat ESP, swap, small ext4) in
@@ -235,26 +270,20 @@ func (m *Machine) formatDisks(pl *Planned, disks *Disks) error {
 				if err != nil {
 					return fmt.Errorf("%s partition %s: vfat: %w", t.dev, p.Name, err)
 				}
-				disks.Refs["uuid:"+p.Name] = fmt.Sprintf("%04X-%04X", vid>>16, vid&0xffff)
 			case "swap":
 				u := uuid.MustParse(id)
 				if err := disk.MakeSwap(io.NewOffsetWriter(t.f, pp.Start), pp.Size, disk.SwapOptions{UUID: u, Label: p.Filesystem.Label}); err != nil {
 					return fmt.Errorf("%s partition %s: swap: %w", t.dev, p.Name, err)
 				}
-				disks.Refs["uuid:"+p.Name] = u.String()
 			case "ext4":
 				u := uuid.MustParse(id)
 				if err := disk.MakeExt4(file.New(t.f, false), pp.Start, pp.Size, nil, disk.Ext4Options{Label: p.Filesystem.Label, UUID: u}); err != nil {
 					return fmt.Errorf("%s partition %s: ext4: %w", t.dev, p.Name, err)
 				}
-				disks.Refs["uuid:"+p.Name] = u.String()
 			default:
 				return fmt.Errorf("%s partition %s: filesystem %q is not made by needle", t.dev, p.Name, p.Filesystem.Format)
 			}
-			if p.Filesystem.Label != "" {
-				disks.Refs["label:"+p.Name] = p.Filesystem.Label
-			}
-			m.Report.Infof("disks", "%s partition %s: %s made", t.dev, p.Name, p.Filesystem.Format)
+			m.Report.Infof("disks", "%s partition %s: %s made (${uuid:%s} %s)", t.dev, p.Name, p.Filesystem.Format, p.Name, disks.Refs["uuid:"+p.Name])
 		}
 		if err := t.f.Sync(); err != nil {
 			return fmt.Errorf("%s: fsync: %w", t.dev, err)

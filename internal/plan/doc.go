@@ -22,6 +22,9 @@
 //
 //	version: 1                          required, exactly 1
 //	name: STRING                        free text for reports
+//	reinstall: BOOL                     install even when the disk already holds
+//	                                    this plan's install (default false: hand
+//	                                    off to it instead)
 //	raid:                               hardware RAID, one entry per controller
 //	  - controller: {pci: "0000:03:00.0" | index: N, tool: sas2ircu|sas3ircu|storcli|perccli|arcconf|tw_cli|ssacli}
 //	    volumes:

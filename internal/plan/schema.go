@@ -16,6 +16,10 @@ type Plan struct {
 	Disks   []Disk `yaml:"disks"`
 	Files   []File `yaml:"files"`
 	Boot    *Boot  `yaml:"boot"`
+	// Reinstall installs even when the selected disk already holds the OS
+	// this very plan installed (by default needle hands off to it: a box
+	// that PXE-boots first does not reinstall in a loop).
+	Reinstall bool `yaml:"reinstall"`
 
 	// File is the name the plan was parsed under (a path or URL); every error
 	// starts with it.

@@ -34,7 +34,12 @@ type Step struct {
 	// when no step before it made it (a cut of the sequence). Check
 	// verifies the flow; the printed sequence shows it.
 	Uses, Makes []string
-	Run         func(ctx context.Context) error
+	// Skip, when set, decides at run time that the step has nothing to
+	// do (the disk already holds this plan's install); SkipWhen says when,
+	// for the printed sequence.
+	Skip     func() bool
+	SkipWhen string
+	Run      func(ctx context.Context) error
 }
 
 func (s Step) String() string {
@@ -44,6 +49,9 @@ func (s Step) String() string {
 		mode = "fatal when " + s.NeededWhen + ", else best-effort"
 	case s.Fatal:
 		mode = "fatal"
+	}
+	if s.Skip != nil {
+		mode += "; skipped when " + s.SkipWhen
 	}
 	line := fmt.Sprintf("%s/%s (%s)", s.Stage, s.Name, mode)
 	if len(s.Uses)+len(s.Makes) == 0 {
@@ -93,6 +101,9 @@ func (q Sequence) Check() error {
 		}
 		if s.Needed != nil && (!s.Fatal || s.NeededWhen == "") {
 			return fmt.Errorf("step %s: Needed wants Fatal and a NeededWhen to print", key)
+		}
+		if s.Skip != nil && s.SkipWhen == "" {
+			return fmt.Errorf("step %s: Skip wants a SkipWhen to print", key)
 		}
 		for _, u := range s.Uses {
 			if !strings.HasSuffix(u, "?") && !made[u] {
@@ -172,6 +183,10 @@ func (q Sequence) Run(ctx context.Context, o Options) error {
 		}
 		if err := ctx.Err(); err != nil {
 			return &Error{Stage: string(s.Stage), Step: s.Name, Err: err}
+		}
+		if s.Skip != nil && s.Skip() && o.Fail != string(s.Stage) {
+			rep.Emit(report.Event{Stage: string(s.Stage), Step: s.Name, Kind: report.Info, Message: "skipped: " + s.SkipWhen})
+			continue
 		}
 		start := now()
 		rep.Emit(report.Event{Stage: string(s.Stage), Step: s.Name, Kind: report.Start})

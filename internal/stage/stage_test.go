@@ -144,3 +144,33 @@ func TestString(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// TestSkip: a step whose Skip says so does not run, says why, and the
+// printed sequence tells when that happens.
+func TestSkip(t *testing.T) {
+	var mem report.Memory
+	ran := false
+	done := true
+	q := Sequence{
+		{Stage: "plan", Name: "installed", Fatal: true, Run: func(context.Context) error { return nil }},
+		{Stage: "disks", Name: "wipe", Fatal: true, Skip: func() bool { return done }, SkipWhen: "the disk holds this plan's install",
+			Run: func(context.Context) error { ran = true; return nil }},
+	}
+	if err := q.Run(context.Background(), Options{Report: report.New(&mem)}); err != nil {
+		t.Fatal(err)
+	}
+	ev := mem.Events()
+	if ran || ev[len(ev)-1].Message != "skipped: the disk holds this plan's install" {
+		t.Errorf("skipped step ran=%v, last event %+v", ran, ev[len(ev)-1])
+	}
+	if want := "disks/wipe (fatal; skipped when the disk holds this plan's install)"; !strings.Contains(q.String(), want) {
+		t.Errorf("sequence %q lacks %q", q.String(), want)
+	}
+	done = false
+	if err := q.Run(context.Background(), Options{}); err != nil || !ran {
+		t.Errorf("not skipped: ran=%v err=%v", ran, err)
+	}
+	if err := (Sequence{{Stage: "disks", Name: "x", Skip: func() bool { return true }, Run: q[0].Run}}).Check(); err == nil {
+		t.Error("a Skip without SkipWhen passed Check")
+	}
+}
