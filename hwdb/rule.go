@@ -24,9 +24,9 @@ type Decision struct {
 	// gone; the note says which). RAIDTool stays empty, so a plan for it
 	// must name a tool itself or use md.
 	NoRAIDTool bool
-	Rule      string   // file:line of the deciding rule
-	Note      string
-	Reference string // commit, bug, datasheet
+	Rule       string // file:line of the deciding rule
+	Note       string
+	Reference  string // commit, bug, datasheet
 }
 
 func (d Decision) String() string {
