@@ -70,10 +70,11 @@ func (d Decision) HasToolDecision() bool { return d.RAIDTool != "" || d.NoRAIDTo
 const NoTool = "none"
 
 // RAIDTools are the vendor tools a rule may name. storcli2 drives the
-// SAS40xx (mpi3mr) generation, which storcli does not. A rule may also say
+// SAS40xx (mpi3mr) generation, which storcli does not; perccli2 is Dell's
+// build of it for PERC 12. A rule may also say
 // raid_tool: none (NoTool), with a note saying why.
 func RAIDTools() []string {
-	return []string{"sas2ircu", "sas3ircu", "storcli", "storcli2", "perccli", "arcconf", "tw_cli", "ssacli"}
+	return []string{"sas2ircu", "sas3ircu", "storcli", "storcli2", "perccli", "perccli2", "arcconf", "tw_cli", "ssacli"}
 }
 
 // Rule is one entry of a rule file.
