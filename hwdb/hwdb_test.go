@@ -91,7 +91,25 @@ func TestDecideBuiltin(t *testing.T) {
 		{"3ware 9750", pci(0x13c1, 0x1010, 0x13c1, 0x1010, raid), r720, "6.1.0-56-amd64", "module 3w-sas raid_tool tw_cli @3ware.yaml"},
 		{"hp p420i", pci(0x103c, 0x323b, 0x103c, 0x3354, raid), r720, "6.1.0-56-amd64", "module hpsa raid_tool ssacli @hpe.yaml"},
 		{"virtio-blk", pci(0x1af4, 0x1042, 0x1af4, 0x1042, 0x018000), r720, "6.1.0-56-amd64", ""},
-		{"qemu megasas (gen1) has no rule", pci(0x1000, 0x0060, 0x1000, 0x1013, raid), c5220, "6.1.0-56-amd64", ""},
+		{"qemu megasas (gen1, SAS1078) has no tool needle runs", pci(0x1000, 0x0060, 0x1000, 0x1013, raid), c5220, "6.1.0-56-amd64", "module megaraid_sas raid_tool none @megaraid.yaml"},
+		// pci.ids: 1000:005b sub 1028:1f35 PERC H710 Adapter, 1f38 PERC H710 Mini (for monolithics).
+		{"perc h710 adapter (005b sub 1028:1f35) is perccli", pci(0x1000, 0x005b, 0x1028, 0x1f35, raid), r720, "6.1.0-57-amd64", "module megaraid_sas raid_tool perccli @megaraid.yaml"},
+		{"perc h710 mini (005b sub 1028:1f38) is perccli", pci(0x1000, 0x005b, 0x1028, 0x1f38, raid), r720, "6.1.0-57-amd64", "module megaraid_sas raid_tool perccli @megaraid.yaml"},
+		{"perc h330 mini (005f sub 1028:1f4b) is perccli", pci(0x1000, 0x005f, 0x1028, 0x1f4b, raid), r720, "6.1.0-57-amd64", "module megaraid_sas raid_tool perccli @megaraid.yaml"},
+		{"perc h740p mini (0016 sub 1028:1fcd) is perccli", pci(0x1000, 0x0016, 0x1028, 0x1fcd, raid), r720, "6.1.0-57-amd64", "module megaraid_sas raid_tool perccli @megaraid.yaml"},
+		{"megaraid 9271-8i (005b sub 1000:9271) is storcli", pci(0x1000, 0x005b, 0x1000, 0x9271, raid), r720, "6.1.0-57-amd64", "module megaraid_sas raid_tool storcli @megaraid.yaml"},
+		{"lenovo thinksystem raid 930-16i (0014 sub 1d49:0602) is storcli", pci(0x1000, 0x0014, 0x1d49, 0x0602, raid), r720, "6.1.0-57-amd64", "module megaraid_sas raid_tool storcli @megaraid.yaml"},
+		{"hba 9400-8i (00af sub 1000:3010) is storcli, not sas3ircu", pci(0x1000, 0x00af, 0x1000, 0x3010, sas), r720, "6.1.0-57-amd64", "module mpt3sas raid_tool storcli @lsi-sas3.yaml"},
+		{"9500-16i (00e6 sub 1000:4050) is storcli, not sas3ircu", pci(0x1000, 0x00e6, 0x1000, 0x4050, sas), r720, "6.1.0-57-amd64", "module mpt3sas raid_tool storcli @lsi-sas3.yaml"},
+		{"supermicro aoc-s3816l (00e6 sub 15d9:1b65) is storcli", pci(0x1000, 0x00e6, 0x15d9, 0x1b65, sas), r720, "6.1.0-57-amd64", "module mpt3sas raid_tool storcli @lsi-sas3.yaml"},
+		{"supermicro aoc-s3008l (0097 sub 15d9:0808) is sas3ircu", pci(0x1000, 0x0097, 0x15d9, 0x0808, sas), r720, "6.1.0-57-amd64", "module mpt3sas raid_tool sas3ircu @lsi-sas3.yaml"},
+		{"dell hba330 (0097 sub 1028:1f45) is sas3ircu", pci(0x1000, 0x0097, 0x1028, 0x1f45, sas), r720, "6.1.0-57-amd64", "module mpt3sas raid_tool sas3ircu @lsi-sas3.yaml"},
+		{"hba 9305-24i (00c4) is sas3ircu", pci(0x1000, 0x00c4, 0x1000, 0x3190, sas), r720, "6.1.0-57-amd64", "module mpt3sas raid_tool sas3ircu @lsi-sas3.yaml"},
+		{"hpe sr932i-p gen10+ (smartpqi sub 1590:0294) is ssacli, not arcconf", pci(0x9005, 0x028f, 0x1590, 0x0294, raid), r720, "6.1.0-57-amd64", "module smartpqi raid_tool ssacli @adaptec.yaml"},
+		{"hpe sr416i-a gen10+ (smartpqi sub 1590:02dc) is ssacli", pci(0x9005, 0x028f, 0x1590, 0x02dc, raid), r720, "6.1.0-57-amd64", "module smartpqi raid_tool ssacli @adaptec.yaml"},
+		{"hp p400 (cciss-era, hpsa class-wide)", pci(0x103c, 0x3230, 0x103c, 0x3234, raid), r720, "6.1.0-57-amd64", "module hpsa raid_tool ssacli @hpe.yaml"},
+		{"plain hba: lsi sas1068e (mptsas) has no vendor tool", pci(0x1000, 0x0058, 0x1000, 0x3140, sas), r720, "6.1.0-57-amd64", "module mptsas raid_tool none @lsi-fusion-mpt.yaml"},
+		{"plain hba: atlas pcie switch endpoint", pci(0x1000, 0x00b2, 0x1d49, 0x0003, 0x058000), r720, "6.1.0-57-amd64", "module mpt3sas raid_tool none @lsi-sas3.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -489,19 +507,29 @@ func TestExplain(t *testing.T) {
 	}
 	want := []string{
 		"dell-c5220-sas2008-sas2ircu-segfault decides=false matched=false device 0x0079 is not 0x0072",
+		"lsi-sas1-mptsas decides=false matched=false device 0x0079 is not 0x0050,0x0054,0x0056,0x0058,0x0059,0x0062",
+		"lsi-u320-mptspi decides=false matched=false device 0x0079 is not 0x0030,0x0040",
 		"lsi-sas2-mpt2sas decides=false matched=false device 0x0079 is not 0x0070,0x0072,0x0074,0x0076,0x0077,0x0064,0x0065,0x0080-0x0087,0x006e",
 		"lsi-sas2-mpt3sas decides=false matched=false device 0x0079 is not 0x0070,0x0072,0x0074,0x0076,0x0077,0x0064,0x0065,0x0080-0x0087,0x006e",
 		"dell-perc-h200-mpt2sas decides=false matched=false device 0x0079 is not 0x0072",
 		"dell-perc-h200-mpt3sas decides=false matched=false device 0x0079 is not 0x0072",
-		"lsi-sas3 decides=false matched=false device 0x0079 is not 0x0096,0x0097,0x0090,0x0091,0x0094,0x0095",
-		"megaraid-sas decides=false matched=true matches pci 0x1000:0x0079,0x0073,0x005d,0x10e2",
+		"lsi-warpdrive-and-switch-endpoints decides=false matched=false device 0x0079 is not 0x007e,0x02b0,0x02b1",
+		"lsi-sas3 decides=false matched=false device 0x0079 is not 0x0096,0x0097,0x0090,0x0091,0x0094,0x0095,0x00c0-0x00c3,0x00c4,0x00c5-0x00c8,0x00c9",
+		"broadcom-tri-mode-hba decides=false matched=false device 0x0079 is not 0x00aa,0x00ab,0x00ac,0x00ad,0x00ae,0x00af,0x00d1,0x00e1,0x00e2,0x00e5,0x00e6",
+		"broadcom-sas3-unsupported-ids decides=false matched=false device 0x0079 is not 0x00e0,0x00e3,0x00e4,0x00e7",
+		"broadcom-pcie-switch-endpoint decides=false matched=false device 0x0079 is not 0x00b2",
+		"megaraid-sas decides=false matched=true matches pci 0x1000:0x0071,0x0073,0x0078,0x0079,0x005b,0x005d,0x005f,0x0052,0x0053,0x00ce,0x00cf,0x0014,0x0015,0x0016,0x0017,0x001b,0x001c,0x10e1,0x10e2,0x10e5,0x10e6",
 		"dell-perc-megaraid decides=false matched=false subvendor 0x1000 is not 0x1028",
+		"megaraid-sas-1078-megacli-era decides=false matched=false device 0x0079 is not 0x0060,0x007c,0x0411,0x0413",
+		"megaraid-sas2208-sriov-vf decides=false matched=false device 0x0079 is not 0x002f",
+		"megaraid-aero-unsupported decides=false matched=false device 0x0079 is not 0x10e0,0x10e3,0x10e4,0x10e7",
 		"broadcom-sas40xx-mpi3mr decides=false matched=false device 0x0079 is not 0x00a5",
+		"dell-perc12-mpi3mr decides=false matched=false device 0x0079 is not 0x00a5",
 		"qemu-c5220-megasas-gen2-overlay-proof decides=true matched=true matches pci 0x1000:0x0079 sub 0x1000:0x9261 sys_vendor=\"Dell Inc.\" product_name=\"PowerEdge C5220\" (6.1 <= kernel < 6.2)",
 	}
-	// Built-in files load in name order: dell-c5220, lsi-sas2, lsi-sas3,
-	// megaraid (3ware, adaptec and hpe rules are for other vendors); the
-	// extra directory's rules come after them.
+	// Built-in files load in name order: dell-c5220, lsi-fusion-mpt,
+	// lsi-sas2, lsi-sas3, megaraid (3ware, adaptec and hpe rules are for
+	// other vendors); the extra directory's rules come after them.
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Explain candidates (-want +got):\n%s", diff)
 	}
@@ -685,7 +713,7 @@ func FuzzParseRules(f *testing.F) {
 			_ = r.Describe()
 			_ = r.Specificity()
 			d := r.Decision()
-			if d.Module == "" && d.RAIDTool == "" && len(d.Blacklist) == 0 {
+			if d.Module == "" && !d.HasToolDecision() && len(d.Blacklist) == 0 {
 				t.Errorf("%s: rule decides nothing", r.Pos())
 			}
 			dev := pci(0x1000, 0x0072, 0x1028, 0x1f1e, 0x010700)

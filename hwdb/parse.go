@@ -229,9 +229,13 @@ func (p *parser) rule(n *yaml.Node) *Rule {
 			}
 		case "raid_tool":
 			s, ok := p.scalar(v, key)
-			if ok && !slices.Contains(RAIDTools(), s) {
-				p.errorf(v, "raid_tool: %q is not one of %s", s, strings.Join(RAIDTools(), ", "))
-			} else if ok {
+			switch {
+			case !ok:
+			case s == NoTool:
+				r.decision.NoRAIDTool = true
+			case !slices.Contains(RAIDTools(), s):
+				p.errorf(v, "raid_tool: %q is not one of %s, or %s", s, strings.Join(RAIDTools(), ", "), NoTool)
+			default:
 				r.decision.RAIDTool = s
 			}
 		case "note":
@@ -250,8 +254,11 @@ func (p *parser) rule(n *yaml.Node) *Rule {
 		p.errorf(overlay, "rule: both module and overlay; an overlay is the module")
 	}
 	d := r.decision
-	if d.Module == "" && len(d.Blacklist) == 0 && d.RAIDTool == "" && len(p.errs) == before {
+	if d.Module == "" && len(d.Blacklist) == 0 && !d.HasToolDecision() && len(p.errs) == before {
 		p.errorf(n, "rule decides nothing: give module, overlay, blacklist or raid_tool")
+	}
+	if d.NoRAIDTool && d.Note == "" {
+		p.errorf(n, "rule: raid_tool: none needs a note saying why the card has no vendor tool (plain HBA, or which tool and why needle does not run it)")
 	}
 	if d.Params != "" && d.Module == "" && (module == nil && overlay == nil) {
 		p.errorf(n, "rule: params without module or overlay")

@@ -19,9 +19,14 @@ type Decision struct {
 	Params    string   // module parameters, "name=value name=value"
 	Blacklist []string // modules not to load for this device
 	RAIDTool  string   // sas2ircu, sas3ircu, storcli, perccli, arcconf, tw_cli, ssacli
-	Rule      string   // file:line of the deciding rule
-	Note      string
-	Reference string // commit, bug, datasheet
+	// NoRAIDTool is the rule's explicit "raid_tool: none": the card has no
+	// vendor tool needle runs (a plain HBA, or a board whose tool is long
+	// gone; the note says which). RAIDTool stays empty, so a plan for it
+	// must name a tool itself or use md.
+	NoRAIDTool bool
+	Rule       string // file:line of the deciding rule
+	Note       string
+	Reference  string // commit, bug, datasheet
 }
 
 func (d Decision) String() string {
@@ -43,6 +48,9 @@ func (d Decision) String() string {
 	if d.RAIDTool != "" {
 		fmt.Fprintf(&b, " raid_tool %s", d.RAIDTool)
 	}
+	if d.NoRAIDTool {
+		b.WriteString(" raid_tool none")
+	}
 	return b.String()
 }
 
@@ -50,14 +58,23 @@ func (d Decision) String() string {
 // come from.
 func (d Decision) same(o Decision) bool {
 	return d.Module == o.Module && d.Overlay == o.Overlay && d.Params == o.Params &&
-		slices.Equal(d.Blacklist, o.Blacklist) && d.RAIDTool == o.RAIDTool &&
+		slices.Equal(d.Blacklist, o.Blacklist) && d.RAIDTool == o.RAIDTool && d.NoRAIDTool == o.NoRAIDTool &&
 		d.Note == o.Note && d.Reference == o.Reference
 }
 
+// HasToolDecision reports whether the decision settles the RAID tool:
+// a tool, or the explicit "raid_tool: none".
+func (d Decision) HasToolDecision() bool { return d.RAIDTool != "" || d.NoRAIDTool }
+
+// NoTool is the raid_tool value of the explicit "no vendor tool" decision.
+const NoTool = "none"
+
 // RAIDTools are the vendor tools a rule may name. storcli2 drives the
-// SAS40xx (mpi3mr) generation, which storcli does not.
+// SAS40xx (mpi3mr) generation, which storcli does not; perccli2 is Dell's
+// build of it for PERC 12. A rule may also say
+// raid_tool: none (NoTool), with a note saying why.
 func RAIDTools() []string {
-	return []string{"sas2ircu", "sas3ircu", "storcli", "storcli2", "perccli", "arcconf", "tw_cli", "ssacli"}
+	return []string{"sas2ircu", "sas3ircu", "storcli", "storcli2", "perccli", "perccli2", "arcconf", "tw_cli", "ssacli"}
 }
 
 // Rule is one entry of a rule file.

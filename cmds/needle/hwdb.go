@@ -19,7 +19,7 @@ import (
 // runHwdb is `needle hwdb check [DIR…]` and `needle hwdb match --sysfs DIR`.
 func runHwdb(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: needle hwdb check [--no-builtin] [DIR…] | needle hwdb match [--sysfs DIR] [--kernel KVER] [--hwdb-extra DIR]… | needle hwdb overlays --kernel KVER [--hwdb-extra DIR]… [--no-builtin]")
+		fmt.Fprintln(stderr, "usage: needle hwdb check [--no-builtin] [--kernel-dir DIR] [DIR…] | needle hwdb match [--sysfs DIR] [--kernel KVER] [--kernel-dir DIR] [--hwdb-extra DIR]… | needle hwdb overlays --kernel KVER [--hwdb-extra DIR]… [--no-builtin]")
 		return fmt.Errorf("hwdb: missing subcommand (check, match or overlays)")
 	}
 	switch args[0] {
@@ -104,6 +104,7 @@ func runHwdbCheck(_ context.Context, args []string, stdout, stderr io.Writer) er
 		recipeDirs = append(recipeDirs, s)
 		return nil
 	})
+	kernelDir := fl.String("kernel-dir", "", "kernel tree (`DIR` holding lib/modules/KVER, or lib/modules/KVER itself): report which PCI ids its RAID/HBA drivers claim without an hwdb decision, and fail if any")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -142,8 +143,82 @@ func runHwdbCheck(_ context.Context, args []string, stdout, stderr io.Writer) er
 			}
 		}
 	}
-	_, err = fmt.Fprintf(stdout, "ok: %d rules in %d files, no conflicts\n", len(db.Rules()), len(files))
-	return err
+	fmt.Fprintf(stdout, "ok: %d rules in %d files, no conflicts\n", len(db.Rules()), len(files))
+	if *kernelDir == "" {
+		return nil
+	}
+	uncovered, total, err := reportCoverage(stdout, db, *kernelDir)
+	if err != nil {
+		return fmt.Errorf("hwdb check: --kernel-dir %s: %w", *kernelDir, err)
+	}
+	if uncovered > 0 {
+		return fmt.Errorf("hwdb check: %d of the %d PCI ids the RAID/HBA drivers of %s claim have no hwdb decision (a raid_tool, or raid_tool: none)", uncovered, total, *kernelDir)
+	}
+	return nil
+}
+
+// modulesDir resolves a kernel directory: a lib/modules/KVER directory
+// itself (it holds modules.alias or kernel/), or a tree holding exactly one
+// lib/modules/KVER (as build.sh unpacks the kernel under .cache/kernel).
+func modulesDir(dir string) (root, kver string, err error) {
+	for _, marker := range []string{modules.AliasFile, "kernel"} {
+		if _, err := os.Stat(filepath.Join(dir, marker)); err == nil {
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return "", "", err
+			}
+			return abs, filepath.Base(abs), nil
+		}
+	}
+	found, _ := filepath.Glob(filepath.Join(dir, "lib", "modules", "*"))
+	if len(found) != 1 {
+		return "", "", fmt.Errorf("want lib/modules/KVER/ or a tree with exactly one lib/modules/KVER, found %d", len(found))
+	}
+	return found[0], filepath.Base(found[0]), nil
+}
+
+// reportCoverage prints, per RAID/HBA driver of the kernel in dir, "hwdb
+// decisions / PCI ids claimed" and every uncovered claim; it returns the
+// uncovered and total id counts.
+func reportCoverage(w io.Writer, db *hwdb.DB, dir string) (uncovered, total int, err error) {
+	root, kver, err := modulesDir(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	entries, from, err := modules.AliasesOf(root, hwdb.RAIDDrivers())
+	if err != nil {
+		return 0, 0, err
+	}
+	var claims []hwdb.Claim
+	for _, e := range entries {
+		c, ok, err := hwdb.ParseClaim(e.Module.Name, e.Pattern)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: module %s: %w", from, e.Module.Name, err)
+		}
+		if ok {
+			claims = append(claims, c)
+		}
+	}
+	cov, err := db.Coverage(claims, kver)
+	if err != nil {
+		return 0, 0, err
+	}
+	fmt.Fprintf(w, "\ncoverage of kernel %s (aliases from %s): hwdb decisions / PCI ids claimed\n", kver, from)
+	covered := 0
+	for _, d := range cov {
+		fmt.Fprintf(w, "  %-14s %3d/%d\n", d.Module, d.Covered(), len(d.IDs))
+		covered += d.Covered()
+		total += len(d.IDs)
+		for _, id := range d.IDs {
+			for _, c := range id.Claims {
+				if c.Decision == nil {
+					fmt.Fprintf(w, "    uncovered: %s sub %s (alias %s): %s\n", c.Claim.ID(), c.Claim.Sub(), c.Claim.Pattern, c.Why)
+				}
+			}
+		}
+	}
+	fmt.Fprintf(w, "  %-14s %3d/%d\n", "total", covered, total)
+	return total - covered, total, nil
 }
 
 // recipeModules reads the MODULE= line of every DIR/*/recipe (the shell
@@ -177,6 +252,7 @@ func runHwdbMatch(_ context.Context, args []string, stdout, stderr io.Writer) er
 	sysfs := fl.String("sysfs", "", "sysfs root, or a directory written by `needle inventory --capture` (default /sys)")
 	procfs := fl.String("procfs", "", "procfs root (default /proc, or DIR/proc of a capture)")
 	kernel := fl.String("kernel", "", "kernel release to match (default: the tree's /proc/sys/kernel/osrelease)")
+	kernelDir := fl.String("kernel-dir", "", "the image's modules: `DIR` holding lib/modules/KVER, or lib/modules/KVER itself (default /lib/modules/KVER, this image's): where the stock alias match and overlays are looked up")
 	var extra []string
 	fl.Func("hwdb-extra", "extra rule `DIR` (repeatable)", func(s string) error { extra = append(extra, s); return nil })
 	if err := fl.Parse(args); err != nil {
@@ -205,15 +281,101 @@ func runHwdbMatch(_ context.Context, args []string, stdout, stderr io.Writer) er
 	ids, _ := loadPCIIDs("") // names are a courtesy; a bad pci.ids must not stop matching
 	fmt.Fprintf(stdout, "machine: %s %s (board %s %s), kernel %s\n\n",
 		orUnknown(inv.DMI.SysVendor), orUnknown(inv.DMI.ProductName), orUnknown(inv.DMI.BoardVendor), orUnknown(inv.DMI.BoardName), orUnknown(kver))
+	img := openImageModules(*kernelDir, kver)
+	fmt.Fprintf(stdout, "modules: %s\n\n", img.describe())
 	for _, dev := range inv.PCI {
-		fmt.Fprint(stdout, explainDevice(db, dev, inv.DMI, kver, ids.Name(dev)))
+		fmt.Fprint(stdout, explainDevice(db, dev, inv.DMI, kver, ids.Name(dev), img))
 	}
 	return nil
 }
 
+// imageModules is what `hwdb match` knows of the image's modules: the
+// lib/modules/KVER directory, its alias matcher (nil, with err, when it
+// cannot be read), and where the aliases came from.
+type imageModules struct {
+	root    string
+	aliases *modules.Matcher
+	from    string
+	err     error
+}
+
+// openImageModules reads the alias table of dir (see modulesDir), or of
+// /lib/modules/KVER when dir is empty: the running image's.
+func openImageModules(dir, kver string) imageModules {
+	img := imageModules{root: filepath.Join("/lib/modules", kver)}
+	if dir != "" {
+		root, _, err := modulesDir(dir)
+		if err != nil {
+			return imageModules{root: dir, err: err}
+		}
+		img.root = root
+	}
+	img.aliases, img.from, img.err = modules.LoadAliases(img.root)
+	return img
+}
+
+func (img imageModules) describe() string {
+	if img.err != nil {
+		return fmt.Sprintf("%s unreadable (%v): stock alias matches unknown", img.root, img.err)
+	}
+	return fmt.Sprintf("%s (aliases from %s)", img.root, img.from)
+}
+
+// stockMatch names the modules the kernel's own alias match would load for
+// the device (what modprobe of its modalias does without the hwdb).
+func (img imageModules) stockMatch(dev inventory.PCIDevice) string {
+	if img.err != nil {
+		return "unknown (no alias table)"
+	}
+	alias := dev.Modalias
+	if alias == "" {
+		alias = fmt.Sprintf("pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X", dev.Vendor, dev.Device, dev.SubVendor, dev.SubDevice, dev.Class>>16, dev.Class>>8&0xff, dev.Class&0xff)
+	}
+	var names []string
+	for _, m := range img.aliases.Match(alias) {
+		if !slices.Contains(names, m.Name) {
+			names = append(names, m.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "none (no module alias matches " + alias + ")"
+	}
+	return strings.Join(names, ", ")
+}
+
+// overlayState says whether the image carries a decision's overlay
+// (lib/modules/KVER/updates/MODULE.ko, where needle build puts it and the
+// init loads it from).
+func (img imageModules) overlayState(module string) string {
+	if _, err := os.Stat(img.root); err != nil {
+		return fmt.Sprintf("unknown (%v)", err)
+	}
+	p := filepath.Join(img.root, "updates", modules.Normalize(module)+".ko")
+	alt := filepath.Join(img.root, "updates", module+".ko")
+	for _, f := range []string{p, alt} {
+		if _, err := os.Stat(f); err == nil {
+			return "carried by this image (" + f + ")"
+		}
+	}
+	return "NOT carried by this image (no " + p + "): the stock module would load instead"
+}
+
+// toolLine is the RAID tool a decision names, for match's output.
+func toolLine(dec *hwdb.Decision) string {
+	switch {
+	case dec == nil:
+		return "none known (no rule decides this device)"
+	case dec.RAIDTool != "":
+		return dec.RAIDTool
+	case dec.NoRAIDTool:
+		return "none: no vendor tool (" + dec.Rule + " says so)"
+	}
+	return "none known (" + dec.Rule + " names no tool)"
+}
+
 // explainDevice is the text for one device: the verdict, then each rule
 // considered with its specificity and reason.
-func explainDevice(db *hwdb.DB, dev inventory.PCIDevice, dmi inventory.DMI, kver, name string) string {
+func explainDevice(db *hwdb.DB, dev inventory.PCIDevice, dmi inventory.DMI, kver, name string, img imageModules) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %04x:%04x sub %04x:%04x class %06x", dev.Addr, dev.Vendor, dev.Device, dev.SubVendor, dev.SubDevice, dev.Class)
 	if name != "" {
@@ -234,6 +396,11 @@ func explainDevice(db *hwdb.DB, dev inventory.PCIDevice, dmi inventory.DMI, kver
 		if dec.Reference != "" {
 			fmt.Fprintf(&b, "     reference: %s\n", dec.Reference)
 		}
+	}
+	fmt.Fprintf(&b, "     stock alias match: %s\n", img.stockMatch(dev))
+	fmt.Fprintf(&b, "     raid tool: %s\n", toolLine(dec))
+	if dec != nil && dec.Overlay {
+		fmt.Fprintf(&b, "     overlay %s: %s\n", dec.Module, img.overlayState(dec.Module))
 	}
 	for _, c := range cands {
 		mark := "  no "

@@ -120,3 +120,94 @@ func TestHwdbMatch(t *testing.T) {
 		})
 	}
 }
+
+// fakeModulesTree writes DIR/lib/modules/KVER with a modules.alias (and,
+// when overlay is set, updates/megaraid_sas.ko): an image's module tree
+// as far as `hwdb check|match --kernel-dir` reads it.
+func fakeModulesTree(t *testing.T, kver, aliases string, overlay bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "lib", "modules", kver)
+	if err := os.MkdirAll(filepath.Join(root, "updates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "modules.alias"), []byte(aliases), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if overlay {
+		if err := os.WriteFile(filepath.Join(root, "updates", "megaraid_sas.ko"), []byte("FAKE overlay: never loaded"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestHwdbCheckKernelDir(t *testing.T) {
+	covered := "# Aliases extracted from modules themselves.\n" +
+		"alias pci:v00001000d0000005Bsv*sd*bc*sc*i* megaraid_sas\n" +
+		"alias pci:v00009005d0000028Fsv00001590sd00000294bc*sc*i* smartpqi\n" +
+		"alias pci:v0000103Cd*sv*sd*bc01sc04i* hpsa\n" +
+		"alias pci:v00001AF4d00001000sv*sd*bc*sc*i* virtio_pci\n"
+	out, err := runNeedle(t, "hwdb", "check", "--kernel-dir", fakeModulesTree(t, "6.1.0-57-amd64", covered, false))
+	if err != nil {
+		t.Fatalf("needle hwdb check --kernel-dir = %v\n%s", err, out)
+	}
+	for _, w := range []string{"coverage of kernel 6.1.0-57-amd64", "megaraid_sas 1/1", "smartpqi 1/1", "total 2/2"} {
+		if !strings.Contains(squeeze(out), w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	uncovered := covered + "alias pci:v00001000d0000FFFFsv*sd*bc*sc*i* mpt3sas\n"
+	out, err = runNeedle(t, "hwdb", "check", "--kernel-dir", fakeModulesTree(t, "6.1.0-57-amd64", uncovered, false))
+	if err == nil || !strings.Contains(err.Error(), "1 of the 3 PCI ids") {
+		t.Errorf("needle hwdb check --kernel-dir with an unknown id = %v, want 1 of 3 uncovered\n%s", err, out)
+	}
+	for _, w := range []string{"mpt3sas 0/1", "uncovered: 1000:ffff sub *:* (alias pci:v00001000d0000FFFFsv*sd*bc*sc*i*): no rule decides a RAID tool"} {
+		if !strings.Contains(squeeze(out), w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+// TestHwdbMatchImage: match names the stock alias match and the tool, and
+// whether the image carries the overlay the deciding rule names.
+func TestHwdbMatchImage(t *testing.T) {
+	aliases := "alias pci:v00001000d00000079sv*sd*bc*sc*i* megaraid_sas\n"
+	for _, tt := range []struct {
+		name    string
+		overlay bool
+		want    string
+	}{
+		{"carried", true, "overlay megaraid_sas: carried by this image ("},
+		{"missing", false, "overlay megaraid_sas: NOT carried by this image (no "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := fakeModulesTree(t, "6.1.0-56-amd64", aliases, tt.overlay)
+			out, err := runNeedle(t, "hwdb", "match", "--sysfs", capturedTree, "--hwdb-extra", qemuProofRules, "--kernel-dir", dir)
+			if err != nil {
+				t.Fatalf("needle hwdb match: %v\n%s", err, out)
+			}
+			for _, w := range []string{
+				"modules: " + filepath.Join(dir, "lib/modules/6.1.0-56-amd64") + " (aliases from ",
+				"     stock alias match: megaraid_sas\n     raid tool: storcli\n     " + tt.want,
+				"0000:00:04.0 1af4:1000 sub 1af4:0001",
+				"     stock alias match: none (no module alias matches pci:v00001AF4d00001000",
+				"     raid tool: none known (no rule decides this device)",
+			} {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// squeeze turns every run of spaces into one, so checks do not depend on
+// column widths.
+func squeeze(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return strings.Join(lines, "\n")
+}
