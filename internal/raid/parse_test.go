@@ -128,6 +128,13 @@ func TestParseOutcome(t *testing.T) {
 		"perccli/brenard-perccli2-call-show-all-J-h965i":           {err: ErrUnsupported},
 		"perccli/ltmonster-c0-vall-show-J-h730p":                   {command: "vd-show"},
 		"perccli/ltmonster-show-J-h730p":                           {command: "show"},
+		"perccli/canonical-call-show-all-J-h345-1020":              {command: "ctrl-show"},
+		"perccli/canonical-show-J-no-controller-1020":              {err: errToolAny},
+		"ssacli/corfr-ctrl-all-show-config-p400-raid5":             {command: "ld-show"},
+		"ssacli/checkraid-hpacucli-6i-slot0-ld-show-banner":        {command: "ld-show"},
+		"arcconf/checkraid-servraid8kl-getconfig-al-v5-raid1":      {command: "getconfig"},
+		"tw_cli/ngas-info-c-two-raid1":                             {command: "ctrl-show"},
+		"tw_cli/ngas-info-c0-7810-tw_cli1-jbod":                    {err: ErrUnsupported},
 	}
 	for _, f := range fixtures(t) {
 		key := f.tool + "/" + f.name
