@@ -3,6 +3,7 @@ package raid
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -528,5 +529,95 @@ func TestToolAt(t *testing.T) {
 	}
 	if got := HWDBTool(nil, inventory.DMI{}, "6.1.0")(devs[0]); got != "" {
 		t.Errorf("no hwdb: %q", got)
+	}
+}
+
+// callLog is a toolrun.Runner that records every command line it passes
+// on to the FAKE tool.
+type callLog struct {
+	toolrun.Runner
+	calls []string
+}
+
+func (c *callLog) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	c.calls = append(c.calls, strings.Join(args, " "))
+	return c.Runner.Run(ctx, name, args...)
+}
+
+// TestApplyGuardAgainstFakes poses the FAKE storcli's volume as
+// recovering (rebuilding) and in a state word no parser knows, and applies
+// a plan that would recreate it: Apply must stop naming the controller,
+// the volume and its state, and the fake must see no delete or create.
+func TestApplyGuardAgainstFakes(t *testing.T) {
+	for _, tc := range []struct{ state, want string }{
+		{"Rec", "controller 0 volume 0 is rebuilding (Rec)"},
+		{"Zzz", "controller 0 volume 0 is unknown: Zzz"},
+	} {
+		t.Run(tc.state, func(t *testing.T) {
+			ctx := context.Background()
+			d, statePath := fakeDriver(t, "storcli", 30*time.Second)
+			members := []string{"252:0", "252:1"}
+			entry := plan.RAID{Controller: plan.Controller{PCI: "0000:00:05.0"}, Volumes: []plan.Volume{vol("os", "raid1", members...)}}
+			if _, err := Apply(ctx, d, entry, ApplyOptions{}); err != nil {
+				t.Fatalf("first apply: %v", err)
+			}
+			st := fake.DefaultStorcli()
+			data, err := os.ReadFile(statePath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, st); err != nil {
+				t.Fatal(err)
+			}
+			if len(st.VDs) != 1 {
+				t.Fatalf("FAKE storcli has %d VDs after the first apply, want 1", len(st.VDs))
+			}
+			st.VDs[0].State = tc.state
+			if data, err = json.MarshalIndent(st, "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(statePath, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			// The same FAKE state, read through a driver that logs its calls.
+			exe, _ := os.Executable()
+			log := &callLog{Runner: toolrun.Exec{
+				Timeout: 30 * time.Second,
+				Env:     append(os.Environ(), fake.ToolEnv+"=storcli", fake.StateEnv+"="+statePath),
+			}}
+			d, err = NewDriver("storcli", exe, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry.Volumes[0].Level = "raid0"
+			entry.Volumes[0].Recreate = true
+			_, err = Apply(ctx, d, entry, ApplyOptions{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "needle does not delete") {
+				t.Fatalf("apply over a %s volume: %v, want a refusal containing %q", tc.state, err, tc.want)
+			}
+			t.Logf("refused: %v", err)
+			for _, c := range log.calls {
+				if strings.Contains(c, " del") || strings.Contains(c, " add ") {
+					t.Errorf("FAKE storcli was asked to %q", c)
+				}
+			}
+			if len(log.calls) == 0 {
+				t.Errorf("no call reached the FAKE storcli")
+			}
+			// The fake saves its state after each command it ran; the
+			// controller it pretends must be the one posed.
+			data, err = os.ReadFile(statePath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after := fake.DefaultStorcli()
+			if err := json.Unmarshal(data, after); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(st, after); diff != "" {
+				t.Errorf("FAKE storcli state changed (-posed +after):\n%s", diff)
+			}
+		})
 	}
 }

@@ -239,111 +239,171 @@ var (
 )
 
 // parseIRCUDisplay reads "<n> DISPLAY": the controller, IR volumes,
-// physical devices and enclosures sections.
+// physical devices and enclosures sections. One pass sorts the lines into
+// the sections' blocks (ircuDisplay.line); the controller, then the
+// volumes and drives are built from them.
 func parseIRCUDisplay(p *parseCtx) (*Result, error) {
 	body, start, version, err := ircuBody(p, "DISPLAY")
 	if err != nil {
 		return nil, err
 	}
-	r := &Result{ToolVersion: version}
-	ctrl := Controller{Index: -1}
-	section := ""
-	var vols, devs []*ircuBlock
-	var cur *ircuBlock
-	var ctrlKV ircuBlock
-	devIsDisk := map[*ircuBlock]bool{}
-	isRule := func(j int) bool {
-		return j >= 0 && j < len(body) && strings.HasPrefix(strings.TrimSpace(body[j]), "------")
-	}
-	for i, raw := range body {
-		ln := start + i + 1
-		t := strings.TrimSpace(raw)
-		if isRule(i) {
-			continue
-		}
-		// A section title stands between two rules. An unknown one (a
-		// newer tool's section) is refused: its lines would otherwise be
-		// read as fields of the section before it.
-		if isRule(i-1) && isRule(i+1) {
-			switch t {
-			case "Controller information", "IR Volume information", "Physical device information", "Enclosure information":
-				section = t
-				cur = nil
-				continue
-			}
-			return nil, p.errf(ErrUnsupported, ln, "unknown section %q", t)
-		}
-		if m := ircuInitiated.FindStringSubmatch(t); m != nil {
-			ctrl.Index, _ = strconv.Atoi(m[1])
-			continue
-		}
-		if t == "" {
-			continue
-		}
-		switch section {
-		case "Controller information":
-			k, v, ok := keyValue(t)
-			if !ok {
-				return nil, p.errf(ErrMalformed, ln, "controller line without ':': %q", t)
-			}
-			ctrlKV.set(k, v)
-		case "IR Volume information":
-			if strings.HasPrefix(t, "IR volume ") {
-				cur = &ircuBlock{line: ln}
-				vols = append(vols, cur)
-				continue
-			}
-			k, v, ok := keyValue(t)
-			if !ok || cur == nil {
-				return nil, p.errf(ErrMalformed, ln, "unexpected line in IR volume section: %q", t)
-			}
-			if m := ircuPHY.FindStringSubmatch(k); m != nil {
-				cur.set(k, v)
-				cur.set("members", cur.kv["members"]+" "+v)
-				continue
-			}
-			cur.set(k, v)
-		case "Physical device information":
-			if strings.HasPrefix(t, "Initiator at ID") {
-				continue
-			}
-			if strings.HasPrefix(t, "Device is a") {
-				cur = &ircuBlock{line: ln}
-				devs = append(devs, cur)
-				devIsDisk[cur] = t == "Device is a Hard disk"
-				continue
-			}
-			k, v, ok := keyValue(t)
-			if cur == nil {
-				return nil, p.errf(ErrMalformed, ln, "device field before any 'Device is a' line: %q", t)
-			}
-			if !ok {
-				// sas3ircu P17 repeats the state word on a line of its own
-				// after an unreadable size ("???/???" then "Available (AVL)").
-				if cur.kv["State"] == t {
-					continue
-				}
-				return nil, p.errf(ErrMalformed, ln, "device line without ':': %q", t)
-			}
-			cur.set(k, v)
-		case "Enclosure information":
-			// Logical IDs and slot counts: nothing the model needs.
-		default:
-			return nil, p.errf(ErrMalformed, ln, "line outside any section: %q", t)
+	d := &ircuDisplay{p: p, body: body, start: start, ctrlIndex: -1, devIsDisk: map[*ircuBlock]bool{}}
+	for i := range body {
+		if err := d.line(i); err != nil {
+			return nil, err
 		}
 	}
-	if ctrl.Index < 0 {
+	if d.ctrlIndex < 0 {
 		return nil, p.errf(ErrMalformed, 0, "no 'Read configuration has been initiated for controller N' line")
 	}
-	if ctrlKV.kv == nil {
-		return nil, p.errf(ErrMalformed, 0, "no controller information section")
+	ctrl, err := d.controller()
+	if err != nil {
+		return nil, err
 	}
-	kv := ctrlKV.kv
+	r := &Result{ToolVersion: version, Controllers: []Controller{ctrl}}
+	if err := d.volumes(r); err != nil {
+		return nil, err
+	}
+	if err := d.disks(r); err != nil {
+		return nil, err
+	}
+	if ctrl.Mode == "IT" && len(r.Volumes) > 0 {
+		return nil, p.errf(ErrMalformed, 0, "controller reports 'RAID Support: No' but lists %d IR volumes", len(r.Volumes))
+	}
+	return r, nil
+}
+
+// ircuDisplay is the state of one pass over a DISPLAY body.
+type ircuDisplay struct {
+	p          *parseCtx
+	body       []string
+	start      int // line number of body[0], minus one
+	ctrlIndex  int // from "initiated for controller N"; -1 until seen
+	section    string
+	ctrlKV     ircuBlock
+	vols, devs []*ircuBlock
+	cur        *ircuBlock
+	devIsDisk  map[*ircuBlock]bool
+}
+
+// isRule tells whether body line j is a rule of dashes.
+func (d *ircuDisplay) isRule(j int) bool {
+	return j >= 0 && j < len(d.body) && strings.HasPrefix(strings.TrimSpace(d.body[j]), "------")
+}
+
+// line reads body line i into the current section.
+func (d *ircuDisplay) line(i int) error {
+	ln := d.start + i + 1
+	t := strings.TrimSpace(d.body[i])
+	if d.isRule(i) {
+		return nil
+	}
+	// A section title stands between two rules.
+	if d.isRule(i-1) && d.isRule(i+1) {
+		return d.title(ln, t)
+	}
+	if m := ircuInitiated.FindStringSubmatch(t); m != nil {
+		d.ctrlIndex, _ = strconv.Atoi(m[1])
+		return nil
+	}
+	if t == "" {
+		return nil
+	}
+	switch d.section {
+	case "Controller information":
+		k, v, ok := keyValue(t)
+		if !ok {
+			return d.p.errf(ErrMalformed, ln, "controller line without ':': %q", t)
+		}
+		d.ctrlKV.set(k, v)
+	case "IR Volume information":
+		return d.volumeLine(ln, t)
+	case "Physical device information":
+		return d.deviceLine(ln, t)
+	case "Enclosure information":
+		// Logical IDs and slot counts: nothing the model needs.
+	default:
+		return d.p.errf(ErrMalformed, ln, "line outside any section: %q", t)
+	}
+	return nil
+}
+
+// title enters a section. An unknown one (a newer tool's section) is
+// refused: its lines would otherwise be read as fields of the section
+// before it.
+func (d *ircuDisplay) title(ln int, t string) error {
+	switch t {
+	case "Controller information", "IR Volume information", "Physical device information", "Enclosure information":
+		d.section = t
+		d.cur = nil
+		return nil
+	}
+	return d.p.errf(ErrUnsupported, ln, "unknown section %q", t)
+}
+
+// volumeLine reads a line of the IR volume section: "IR volume N" starts
+// a volume, "PHY[n] Enclosure#/Slot# : E:S" adds a member.
+func (d *ircuDisplay) volumeLine(ln int, t string) error {
+	if strings.HasPrefix(t, "IR volume ") {
+		d.cur = &ircuBlock{line: ln}
+		d.vols = append(d.vols, d.cur)
+		return nil
+	}
+	k, v, ok := keyValue(t)
+	if !ok || d.cur == nil {
+		return d.p.errf(ErrMalformed, ln, "unexpected line in IR volume section: %q", t)
+	}
+	if m := ircuPHY.FindStringSubmatch(k); m != nil {
+		d.cur.set(k, v)
+		d.cur.set("members", d.cur.kv["members"]+" "+v)
+		return nil
+	}
+	d.cur.set(k, v)
+	return nil
+}
+
+// deviceLine reads a line of the physical device section: "Device is a
+// …" starts a device (only hard disks become drives).
+func (d *ircuDisplay) deviceLine(ln int, t string) error {
+	if strings.HasPrefix(t, "Initiator at ID") {
+		return nil
+	}
+	if strings.HasPrefix(t, "Device is a") {
+		d.cur = &ircuBlock{line: ln}
+		d.devs = append(d.devs, d.cur)
+		d.devIsDisk[d.cur] = t == "Device is a Hard disk"
+		return nil
+	}
+	k, v, ok := keyValue(t)
+	if d.cur == nil {
+		return d.p.errf(ErrMalformed, ln, "device field before any 'Device is a' line: %q", t)
+	}
+	if !ok {
+		// sas3ircu P17 repeats the state word on a line of its own
+		// after an unreadable size ("???/???" then "Available (AVL)").
+		if d.cur.kv["State"] == t {
+			return nil
+		}
+		return d.p.errf(ErrMalformed, ln, "device line without ':': %q", t)
+	}
+	d.cur.set(k, v)
+	return nil
+}
+
+// controller builds the controller from its section: model, firmware,
+// IR or IT mode from "RAID Support", PCI address when all four parts
+// are in range.
+func (d *ircuDisplay) controller() (Controller, error) {
+	ctrl := Controller{Index: d.ctrlIndex}
+	if d.ctrlKV.kv == nil {
+		return ctrl, d.p.errf(ErrMalformed, 0, "no controller information section")
+	}
+	kv := d.ctrlKV.kv
 	ctrl.Model = kv["Controller type"]
 	ctrl.BIOS = kv["BIOS version"]
 	ctrl.Firmware = kv["Firmware version"]
 	if ctrl.Model == "" || ctrl.Firmware == "" {
-		return nil, p.errf(ErrMalformed, 0, "controller section lacks 'Controller type' or 'Firmware version'")
+		return ctrl, d.p.errf(ErrMalformed, 0, "controller section lacks 'Controller type' or 'Firmware version'")
 	}
 	switch kv["RAID Support"] {
 	case "Yes":
@@ -351,7 +411,7 @@ func parseIRCUDisplay(p *parseCtx) (*Result, error) {
 	case "No":
 		ctrl.Mode = "IT"
 	default:
-		return nil, p.errf(ErrMalformed, 0, "controller section: 'RAID Support' is %q, want Yes or No", kv["RAID Support"])
+		return ctrl, d.p.errf(ErrMalformed, 0, "controller section: 'RAID Support' is %q, want Yes or No", kv["RAID Support"])
 	}
 	seg, e1 := atoiOK(kv["Segment"])
 	bus, e2 := atoiOK(kv["Bus"])
@@ -360,29 +420,34 @@ func parseIRCUDisplay(p *parseCtx) (*Result, error) {
 	if e1 && e2 && e3 && e4 && seg <= 0xffff && bus <= 0xff && dev <= 0x1f && fn <= 7 {
 		ctrl.PCIAddress = fmt.Sprintf("%04x:%02x:%02x.%x", seg, bus, dev, fn)
 	}
-	r.Controllers = append(r.Controllers, ctrl)
+	return ctrl, nil
+}
 
-	for _, b := range vols {
-		v, err := ircuVolume(ctrl.Index, b)
+// volumes adds the IR volumes.
+func (d *ircuDisplay) volumes(r *Result) error {
+	for _, b := range d.vols {
+		v, err := ircuVolume(d.ctrlIndex, b)
 		if err != nil {
-			return nil, p.errf(ErrMalformed, b.line, "%v", err)
+			return d.p.errf(ErrMalformed, b.line, "%v", err)
 		}
 		r.Volumes = append(r.Volumes, v)
 	}
-	for _, b := range devs {
-		if !devIsDisk[b] {
-			continue // enclosure services devices, not drives
+	return nil
+}
+
+// disks adds the hard disks; enclosure services devices are not drives.
+func (d *ircuDisplay) disks(r *Result) error {
+	for _, b := range d.devs {
+		if !d.devIsDisk[b] {
+			continue
 		}
-		d, err := ircuDisk(p, ctrl.Index, b)
+		pd, err := ircuDisk(d.p, d.ctrlIndex, b)
 		if err != nil {
-			return nil, p.errf(ErrMalformed, b.line, "%v", err)
+			return d.p.errf(ErrMalformed, b.line, "%v", err)
 		}
-		r.Disks = append(r.Disks, d)
+		r.Disks = append(r.Disks, pd)
 	}
-	if ctrl.Mode == "IT" && len(r.Volumes) > 0 {
-		return nil, p.errf(ErrMalformed, 0, "controller reports 'RAID Support: No' but lists %d IR volumes", len(r.Volumes))
-	}
-	return r, nil
+	return nil
 }
 
 func ircuAbbr(s string) string {

@@ -90,6 +90,7 @@ type ssaBlock struct {
 	vol    int // index in Result.Volumes for "ld"
 	id     string
 	array  string
+	ctl    int    // controller of a "pd" block
 	group  string // "hba" for drives under "HBA Drives"
 }
 
@@ -228,14 +229,14 @@ func (o *ssaOutline) header(ln, in int, t string) (bool, error) {
 		return true, nil
 	}
 	if m := ssaPDBlock.FindStringSubmatch(t); m != nil {
-		o.cur = &ssaBlock{kind: "pd", indent: in, line: ln, kv: map[string]string{}, id: m[1], array: o.array, group: o.group}
+		o.cur = &ssaBlock{kind: "pd", indent: in, line: ln, kv: map[string]string{}, id: m[1], array: o.array, ctl: o.ctl, group: o.group}
 		o.pds = append(o.pds, o.cur)
 		return true, nil
 	}
 	if m := ssaPDMember.FindStringSubmatch(t); m != nil && (o.cur == nil || o.cur.kind != "ld") {
 		// "physicaldrive 1I:1:1 (port 1I:box 1:bay 1, SAS, 900.1 GB,
 		// OK)": the one-line form of "show config" and "pd all show".
-		b := &ssaBlock{kind: "pd", indent: in, line: ln, kv: ssaPDSummary(m[2]), id: m[1], array: o.array, group: o.group}
+		b := &ssaBlock{kind: "pd", indent: in, line: ln, kv: ssaPDSummary(m[2]), id: m[1], array: o.array, ctl: o.ctl, group: o.group}
 		o.pds = append(o.pds, b)
 		o.cur = nil
 		return true, nil
@@ -345,16 +346,19 @@ func (o *ssaOutline) physicalDrives() error {
 }
 
 // spanArrays gives a logical drive that names no members (only mirror
-// and parity groups list them) every data drive of its array: Smart
-// Array carves each logical drive across the whole array.
+// and parity groups list them) every data drive of its array on its
+// controller: Smart Array carves each logical drive across the whole
+// array. Both the "Logical Drive: N" blocks of config detail and the
+// one-line "logicaldrive N (…)" of show config are completed; a listing
+// without physical drives (ld all show) leaves them memberless.
 func (o *ssaOutline) spanArrays() {
-	for _, b := range o.lds {
-		v := &o.r.Volumes[b.vol]
-		if len(v.Members) > 0 {
+	for i := range o.r.Volumes {
+		v := &o.r.Volumes[i]
+		if len(v.Members) > 0 || v.Array == "" {
 			continue
 		}
 		for _, pd := range o.pds {
-			if pd.array == b.array && b.array != "" && !strings.Contains(pd.kv["Drive Type"], "Spare") {
+			if pd.ctl == v.Controller && pd.array == v.Array && !strings.Contains(pd.kv["Drive Type"], "Spare") {
 				v.Members = append(v.Members, pd.id)
 			}
 		}

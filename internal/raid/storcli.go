@@ -230,10 +230,16 @@ func storcliToolError(p *parseCtx) error {
 			if msg == "None" || msg == "" {
 				msg = "Status Failure"
 			}
+			// perccli/storcli on a host without one: "Description" :
+			// "No Controller found" (no "Controller" key).
+			var kind error
+			if strings.EqualFold(msg, "No Controller found") {
+				kind = ErrNoController
+			}
 			if ctl := str(c.status["Controller"]); ctl != "" {
 				msg = "controller " + ctl + ": " + msg
 			}
-			return p.toolErr(msg, code, nil)
+			return p.toolErr(msg, code, kind)
 		}
 	}
 	if n, ok := intOf(ctls[0].data["Number of Controllers"]); ok && n == 0 {

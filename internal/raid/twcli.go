@@ -57,12 +57,24 @@ func twHeader(first string) func(*parseCtx) bool {
 
 var twPrompt = regexp.MustCompile(`^//\S*> `)
 
+// twV1Unit is a unit line of the first tw_cli (1.x, Escalade 7000-era
+// controllers): "Unit  4: JBOD 41.17 GB (80418240 blocks): OK", under a
+// "Controller 0" block of "Model:", "FW:" lines and before "Port  N:"
+// lines; there are no tables.
+var twV1Unit = regexp.MustCompile(`^Unit\s+\d+: `)
+
 // twcliExplain refuses captured interactive sessions: several commands'
-// outputs, possibly of different states, cannot be one model.
+// outputs, possibly of different states, cannot be one model. It also
+// names the tw_cli 1.x listing, which this package does not read.
 func twcliExplain(p *parseCtx) error {
 	for i, l := range p.lines {
 		if twPrompt.MatchString(l) {
 			return p.errf(ErrUnsupported, i+1, "interactive tw_cli session (prompt %q): feed one command's output", strings.Fields(l)[0])
+		}
+	}
+	for i, l := range p.lines {
+		if twV1Unit.MatchString(strings.TrimSpace(l)) {
+			return p.errf(ErrUnsupported, i+1, "tw_cli 1.x listing ('Unit N: …' lines, as on an Escalade 7810): not read; only the table output of tw_cli 2.x and later is")
 		}
 	}
 	return nil

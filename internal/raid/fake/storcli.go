@@ -41,6 +41,10 @@ type StorcliVD struct {
 	Name    string   `json:"name"`
 	SizeMiB uint64   `json:"size_mib"`
 	Members []string `json:"members"` // EID:Slot
+	// State, when set, is the VD state word the fake prints instead of
+	// the one its members give (Optl, Dgrd): a test poses a VD in
+	// recovery ("Rec") or in a word no parser knows.
+	State string `json:"state,omitempty"`
 }
 
 // StorcliState is the pretend controller.
@@ -256,6 +260,9 @@ type scTopoRow struct {
 }
 
 func (s *StorcliState) vdState(v StorcliVD) string {
+	if v.State != "" {
+		return v.State
+	}
 	for _, m := range v.Members {
 		if d := s.disk(m); d == nil || d.State != "Onln" {
 			return "Dgrd"
