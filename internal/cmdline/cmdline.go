@@ -26,13 +26,13 @@ const (
 	Network   Stage = "network"
 	// Bisect runs instead of the install stages when needle.bisect= is
 	// given: it swaps driver candidates and probes them, and writes no disk.
-	Bisect Stage = "bisect"
-	Plan      Stage = "plan"
-	RAID      Stage = "raid"
-	Disks     Stage = "disks"
-	Image     Stage = "image"
-	Files     Stage = "files"
-	Handoff   Stage = "handoff"
+	Bisect  Stage = "bisect"
+	Plan    Stage = "plan"
+	RAID    Stage = "raid"
+	Disks   Stage = "disks"
+	Image   Stage = "image"
+	Files   Stage = "files"
+	Handoff Stage = "handoff"
 )
 
 // Stages are the stages in the order needle runs them (README.md, "Kernel
@@ -70,7 +70,7 @@ type Config struct {
 	// the bisection set `needle bisect build` wrote. The box then bisects
 	// and does not install.
 	Bisect string
-	Debug  bool   // needle.debug
+	Debug  bool // needle.debug
 	// Fail=STAGE makes that stage fail on purpose, so an operator can
 	// rehearse what needle.onfail does on the real console and BMC.
 	Fail string
