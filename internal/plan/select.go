@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/needle-boot/needle/hwdb"
 	"github.com/needle-boot/needle/internal/inventory"
 )
 
@@ -324,6 +325,10 @@ func toolsNeeded(p *Plan, inv *inventory.Inventory, opt Options, l *errorList) [
 		}
 		if tool == "" {
 			l.Add(ct.Pos.Line, "controller %s: no tool named in the plan and no hwdb rule names one; add tool:", ct.PCI)
+			continue
+		}
+		if tool == hwdb.NoTool {
+			l.Add(ct.Pos.Line, "controller %s is a plain HBA (the hwdb's decision: no vendor RAID tool drives it): it has no volumes to make; select its disks directly and drop this raid entry, or name a tool:", ct.PCI)
 			continue
 		}
 		need[tool] = true

@@ -309,3 +309,16 @@ boot: {reboot: {}}
 		t.Errorf("after Resolve: %+v", v.Disks[0])
 	}
 }
+
+// TestPlainHBARefused: a raid entry for a controller the hwdb calls a plain
+// HBA (raid_tool: none) is refused at validation, before anything runs.
+func TestPlainHBARefused(t *testing.T) {
+	p, err := Parse("hba.yaml", []byte("version: 1\nraid:\n  - controller: {pci: \"0000:00:04.0\"}\n    volumes: [{name: os, level: raid1, count: 2}]\ndisks:\n  - {id: os, select: {raid_volume: os}, wipe: true}\nboot: {reboot: {}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Validate(p, loadInventory(t, "testdata/qemu-inventory.json"), Options{Tools: []string{"storcli"}, ToolFor: func(inventory.PCIDevice) string { return "none" }})
+	if err == nil || !strings.Contains(err.Error(), "controller 0000:00:04.0 is a plain HBA") {
+		t.Errorf("Validate = %v, want the plain-HBA refusal", err)
+	}
+}
