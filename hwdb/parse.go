@@ -1,31 +1,19 @@
 package hwdb
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/needle-boot/needle/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
 )
 
-// Error is a problem in a rule file, at a line.
-type Error struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
+// Error is a problem in a rule file, at a line: yamlstrict's, like the
+// plan's.
+type Error = yamlstrict.Error
 
 var (
 	// moduleRe is a module name as modprobe takes it (kmod treats - and _
@@ -33,108 +21,36 @@ var (
 	moduleRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 	// paramRe is one module parameter as modprobe.d(5) "options" takes it.
 	paramRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+(=[^\s"']*)?$`)
-	// yamlLineRe finds the line in yaml.v3's syntax errors.
-	yamlLineRe = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
 )
 
 // ParseRules reads one rule file. Decoding is strict: unknown fields,
 // duplicate keys, wrong types and malformed values are errors naming the
 // file and line; all problems in the file are reported, joined.
 func ParseRules(file string, data []byte) ([]*Rule, error) {
-	p := &parser{file: file}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &Error{File: file, Msg: "empty rule file: want a top-level \"rules:\" list"}
-		}
-		return nil, p.yamlError(err)
+	doc, err := yamlstrict.Document(file, data, "rule file")
+	if err != nil {
+		return nil, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, &Error{File: file, Line: extra.Line, Msg: "more than one YAML document"}
-	} else if !errors.Is(err, io.EOF) {
-		return nil, p.yamlError(err)
-	}
-	rules := p.file_(&doc)
-	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+	p := &parser{l: &yamlstrict.List{File: file}}
+	rules := p.file_(doc)
+	if err := p.l.Err(); err != nil {
+		return nil, err
 	}
 	return rules, nil
 }
 
 type parser struct {
-	file string
-	errs []error
+	l *yamlstrict.List
 }
 
-func (p *parser) errorf(n *yaml.Node, format string, a ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, a...)})
-}
+func (p *parser) errorf(n *yaml.Node, format string, a ...any) { p.l.At(n, format, a...) }
 
-func (p *parser) yamlError(err error) error {
-	msg := err.Error()
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Error{File: p.file, Line: line, Msg: "yaml: " + m[2]}
-	}
-	return &Error{File: p.file, Msg: msg}
-}
-
-// fields walks a mapping, rejecting unknown and duplicate keys, and calls
-// visit for each known one. It returns false if n is not a mapping.
+// fields walks a mapping strictly (yamlstrict.List.Fields).
 func (p *parser) fields(n *yaml.Node, what string, known []string, visit func(key string, k, v *yaml.Node)) bool {
-	if n.Kind == yaml.AliasNode {
-		p.errorf(n, "%s: YAML aliases are not supported", what)
-		return false
-	}
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s: want a mapping, got %s", what, kind(n))
-		return false
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			p.errorf(k, "%s: keys must be plain names", what)
-			continue
-		}
-		if !slices.Contains(known, k.Value) {
-			p.errorf(k, "%s: unknown field %q (known: %s)", what, k.Value, strings.Join(known, ", "))
-			continue
-		}
-		if seen[k.Value] {
-			p.errorf(k, "%s: duplicate field %q", what, k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		if v.Kind == yaml.AliasNode {
-			p.errorf(v, "%s.%s: YAML aliases are not supported", what, k.Value)
-			continue
-		}
-		visit(k.Value, k, v)
-	}
-	return true
+	return p.l.Fields(n, what, known, visit)
 }
 
-func kind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "something else"
-}
+func kind(n *yaml.Node) string { return yamlstrict.Kind(n) }
 
 // scalar returns a non-empty scalar's text.
 func (p *parser) scalar(n *yaml.Node, what string) (string, bool) {
@@ -147,13 +63,6 @@ func (p *parser) scalar(n *yaml.Node, what string) (string, bool) {
 
 func (p *parser) file_(doc *yaml.Node) []*Rule {
 	root := doc
-	if doc.Kind == yaml.DocumentNode {
-		if len(doc.Content) == 0 {
-			p.errorf(doc, "empty rule file: want a top-level \"rules:\" list")
-			return nil
-		}
-		root = doc.Content[0]
-	}
 	var rules []*Rule
 	found := false
 	p.fields(root, "file", []string{"rules"}, func(_ string, _, v *yaml.Node) {
@@ -168,16 +77,16 @@ func (p *parser) file_(doc *yaml.Node) []*Rule {
 			}
 		}
 	})
-	if !found && len(p.errs) == 0 {
+	if !found && p.l.Len() == 0 {
 		p.errorf(root, "no \"rules:\" list")
 	}
 	return rules
 }
 
 func (p *parser) rule(n *yaml.Node) *Rule {
-	r := &Rule{File: p.file, Line: n.Line, vendor: idMatch{any: true}, device: idMatch{any: true},
+	r := &Rule{File: p.l.File, Line: n.Line, vendor: idMatch{any: true}, device: idMatch{any: true},
 		subvendor: idMatch{any: true}, subdevice: idMatch{any: true}}
-	before := len(p.errs)
+	before := p.l.Len()
 	var haveMatch bool
 	var module, overlay *yaml.Node
 	ok := p.fields(n, "rule", []string{"name", "match", "module", "overlay", "params", "blacklist", "raid_tool", "note", "reference"}, func(key string, k, v *yaml.Node) {
@@ -247,14 +156,14 @@ func (p *parser) rule(n *yaml.Node) *Rule {
 	if !ok {
 		return nil
 	}
-	if !haveMatch && len(p.errs) == before {
+	if !haveMatch && p.l.Len() == before {
 		p.errorf(n, "rule: no \"match:\"")
 	}
 	if module != nil && overlay != nil {
 		p.errorf(overlay, "rule: both module and overlay; an overlay is the module")
 	}
 	d := r.decision
-	if d.Module == "" && len(d.Blacklist) == 0 && !d.HasToolDecision() && len(p.errs) == before {
+	if d.Module == "" && len(d.Blacklist) == 0 && !d.HasToolDecision() && p.l.Len() == before {
 		p.errorf(n, "rule decides nothing: give module, overlay, blacklist or raid_tool")
 	}
 	if d.NoRAIDTool && d.Note == "" {
@@ -266,7 +175,7 @@ func (p *parser) rule(n *yaml.Node) *Rule {
 	if d.Module != "" && slices.Contains(d.Blacklist, d.Module) {
 		p.errorf(n, "rule: blacklists its own module %q", d.Module)
 	}
-	if len(p.errs) > before {
+	if p.l.Len() > before {
 		return nil
 	}
 	return r

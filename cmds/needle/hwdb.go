@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/needle-boot/needle/hwdb"
+	"github.com/needle-boot/needle/internal/install"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/modules"
 )
@@ -253,8 +254,9 @@ func runHwdbMatch(_ context.Context, args []string, stdout, stderr io.Writer) er
 	procfs := fl.String("procfs", "", "procfs root (default /proc, or DIR/proc of a capture)")
 	kernel := fl.String("kernel", "", "kernel release to match (default: the tree's /proc/sys/kernel/osrelease)")
 	kernelDir := fl.String("kernel-dir", "", "the image's modules: `DIR` holding lib/modules/KVER, or lib/modules/KVER itself (default /lib/modules/KVER, this image's): where the stock alias match and overlays are looked up")
+	configDir := fl.String("config-dir", "/etc/needle", "the image's config directory: its hwdb.d/ rules join the built-in ones, as at boot")
 	var extra []string
-	fl.Func("hwdb-extra", "extra rule `DIR` (repeatable)", func(s string) error { extra = append(extra, s); return nil })
+	fl.Func("hwdb-extra", "extra rule `DIR` (repeatable; the stick's or needle.hwdb='s rules)", func(s string) error { extra = append(extra, s); return nil })
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -263,9 +265,12 @@ func runHwdbMatch(_ context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	var sets []fs.FS
 	for _, d := range extra {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			return fmt.Errorf("hwdb match: --hwdb-extra %s: not a directory", d)
+		}
 		sets = append(sets, hwdb.Dir(d))
 	}
-	db, err := hwdb.Load(hwdb.Builtin(), sets...)
+	db, err := install.LoadHWDB(*configDir, sets...)
 	if err != nil {
 		return fmt.Errorf("hwdb match: %w", err)
 	}
