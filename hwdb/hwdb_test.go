@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/needle-boot/needle/internal/inventory"
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -647,7 +648,7 @@ func TestMatchCapturedTrees(t *testing.T) {
 		tree := filepath.Dir(sys)
 		name := filepath.Base(tree)
 		t.Run(name, func(t *testing.T) {
-			inv, err := inventory.Read(inventory.CaptureRoot(tree))
+			inv, err := inventory.Read(sysroot.Capture(tree))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/needle-boot/needle/internal/inventory"
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
 // capturedTree is a sysfs tree captured in QEMU with the reference kernel
@@ -32,7 +33,7 @@ func TestInventoryJSONOfCapture(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("output is not inventory JSON: %v\n%s", err, out)
 	}
-	want, err := inventory.Read(inventory.CaptureRoot(capturedTree))
+	want, err := inventory.Read(sysroot.Capture(capturedTree))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestInventoryTableAndCapture(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
-	if _, err := inventory.Read(inventory.CaptureRoot(dir)); err != nil {
+	if _, err := inventory.Read(sysroot.Capture(dir)); err != nil {
 		t.Errorf("capture is not readable: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/needle-boot/needle/internal/inventory"
+	"github.com/needle-boot/needle/internal/sysroot"
 )
 
 // pciIDsPaths are where distributions (Debian's pci.ids package, Fedora's
@@ -67,11 +68,11 @@ func runInventory(_ context.Context, args []string, stdout, stderr io.Writer) er
 // resolveRoot accepts a plain sysfs root or a capture directory (which holds
 // sys/ and proc/).
 func resolveRoot(sysfs, procfs string) inventory.Root {
-	root := inventory.Host()
+	root := sysroot.Host()
 	if sysfs != "" {
 		root.Sys = sysfs
 		if st, err := os.Stat(filepath.Join(sysfs, "sys", "bus")); err == nil && st.IsDir() {
-			root = inventory.CaptureRoot(sysfs)
+			root = sysroot.Capture(sysfs)
 		}
 	}
 	if procfs != "" {

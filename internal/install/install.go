@@ -13,6 +13,7 @@ import (
 	"github.com/needle-boot/needle/internal/fetch"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/report"
+	"github.com/needle-boot/needle/internal/sysroot"
 	"github.com/needle-boot/needle/modules"
 )
 
@@ -72,7 +73,7 @@ func OnHost(cfg *cmdline.Config, rep *report.Reporter, hold func() func()) (*Mac
 		hold = func() func() { return func() {} }
 	}
 	return &Machine{
-		Config: cfg, Report: rep, Root: inventory.Host(),
+		Config: cfg, Report: rep, Root: sysroot.Host(),
 		ConfigDir: "/etc/needle", RunDir: "/run/needle", HTTP: hc,
 		PCIIDs:        "/usr/share/misc/pci.ids",
 		KernelRelease: unix.ByteSliceToString(uts.Release[:]), ModulesRoot: "/lib/modules",

@@ -15,7 +15,7 @@ import (
 // their contents, directories it listed (their symlinks and subdirectories,
 // not their other files) and every symlink on the way, with its target as
 // the kernel wrote it, so the /sys/devices topology the reader derives
-// transports and bus paths from survives. Read(CaptureRoot(dir)) then gives
+// transports and bus paths from survives. Read(sysroot.Capture(dir)) then gives
 // the same inventory. It needs nothing but /sys and /proc, so it runs inside
 // the ramdisk.
 func Capture(root Root, dir string) (*Inventory, error) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/needle-boot/needle/internal/sysroot"
 	"github.com/needle-boot/needle/internal/testenv"
 )
 
@@ -69,7 +70,7 @@ func TestReadGolden(t *testing.T) {
 	for _, tree := range trees(t) {
 		name := filepath.Base(tree)
 		t.Run(name, func(t *testing.T) {
-			inv, err := Read(CaptureRoot(tree))
+			inv, err := Read(sysroot.Capture(tree))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,7 +137,7 @@ func TestReadFacts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.tree, func(t *testing.T) {
-			inv, err := Read(CaptureRoot(filepath.Join("testdata", tt.tree)))
+			inv, err := Read(sysroot.Capture(filepath.Join("testdata", tt.tree)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,15 +231,15 @@ func TestCaptureRoundTrip(t *testing.T) {
 	for _, tree := range trees(t) {
 		t.Run(filepath.Base(tree), func(t *testing.T) {
 			dir := t.TempDir()
-			got, err := Capture(CaptureRoot(tree), dir)
+			got, err := Capture(sysroot.Capture(tree), dir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := Read(CaptureRoot(tree))
+			want, err := Read(sysroot.Capture(tree))
 			if err != nil {
 				t.Fatal(err)
 			}
-			again, err := Read(CaptureRoot(dir))
+			again, err := Read(sysroot.Capture(dir))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -262,11 +263,11 @@ func TestCaptureHost(t *testing.T) {
 		testenv.Unavailable(t, "host has no /sys/bus/pci/devices: %v", err)
 	}
 	dir := t.TempDir()
-	got, err := Capture(Host(), dir)
+	got, err := Capture(sysroot.Host(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Read(CaptureRoot(dir))
+	again, err := Read(sysroot.Capture(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +339,7 @@ func TestNVMeMultipath(t *testing.T) {
 	link("class/block/nvme0n1", "../../"+ns)
 	link("class/block/nvme0n1p1", "../../"+ns+"/nvme0n1p1")
 
-	inv, err := Read(CaptureRoot(dir))
+	inv, err := Read(sysroot.Capture(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,10 +356,10 @@ func TestNVMeMultipath(t *testing.T) {
 	}
 	// The capture of this tree must carry the multipath links too.
 	cap := t.TempDir()
-	if _, err := Capture(CaptureRoot(dir), cap); err != nil {
+	if _, err := Capture(sysroot.Capture(dir), cap); err != nil {
 		t.Fatal(err)
 	}
-	again, err := Read(CaptureRoot(cap))
+	again, err := Read(sysroot.Capture(cap))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +429,7 @@ func TestParsers(t *testing.T) {
 
 // BenchmarkRead is the cost of one inventory of the richest captured tree.
 func BenchmarkRead(b *testing.B) {
-	root := CaptureRoot("testdata/qemu-storage-mix")
+	root := sysroot.Capture("testdata/qemu-storage-mix")
 	for b.Loop() {
 		if _, err := Read(root); err != nil {
 			b.Fatal(err)

@@ -282,8 +282,3 @@ func parseCPUInfo(b []byte) CPUs {
 	return c
 }
 
-// Host is the running machine's sysfs, procfs and /dev (sysroot.Host).
-func Host() Root { return sysroot.Host() }
-
-// CaptureRoot is the Root of a tree written by Capture (sysroot.Capture).
-func CaptureRoot(dir string) Root { return sysroot.Capture(dir) }
