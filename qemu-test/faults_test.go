@@ -2,8 +2,12 @@ package qemutest
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,4 +78,84 @@ func TestPowerLossThenRerun(t *testing.T) {
 	vm.Expect(`plan: the plan says reinstall: true`, 5*time.Minute)
 	vm.Expect(`disks/wipe: ok`, 2*time.Minute)
 	vm.Kill()
+}
+
+// TestSlowDisk: the target disk writes at 4 MB/s (QEMU throttling). The
+// image is fetched long before it is on the disk; the progress then shows
+// the disk's own rate and an ETA from what is left to write, never
+// "100% fetched, ETA 0s" while the disk still works, and no timeout
+// misfires.
+func TestSlowDisk(t *testing.T) {
+	t.Parallel()
+	a := Require(t)
+	img, sum := rootImage(t)
+	var url string
+	url = ServeHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/root.img.zst":
+			http.ServeContent(w, r, "root.img.zst", time.Time{}, bytes.NewReader(img))
+		case "/plan.yaml":
+			fmt.Fprint(w, storagePlan(url+"/root.img.zst", sum))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd,
+		Append: "quiet needle.onfail=poweroff needle.plan=" + url + "/plan.yaml",
+		Disks:  []Disk{{File: disk(t, "target.img", 2*gib), Serial: "needle-root", DriveOpts: "throttling.bps-write=4194304"}},
+		NICs:   []NIC{{}},
+	})
+	m := vm.Expect(`image: root: \S+ \S+ written, \S+ \S+ on disk of ~\S+ \S+, ([0-9]+) MB/s, 100% fetched, ETA ([0-9]+)s`, 10*time.Minute)
+	if rate, _ := strconv.Atoi(m[1]); rate > 8 {
+		t.Errorf("progress says %s MB/s on a disk throttled to 4 MB/s", m[1])
+	}
+	if eta, _ := strconv.Atoi(m[2]); eta <= 0 {
+		t.Errorf("ETA %ss with the image fetched and the disk still writing", m[2])
+	}
+	vm.Expect(`image: root: zstd sha256:`+sum, 5*time.Minute)
+	vm.Expect(`disks: /dev/vda: gpt table written`, 2*time.Minute)
+}
+
+// TestDiskVanishes: the target disk is pulled out (QEMU device_del) while
+// the image is streamed onto it. The install stops in the image stage with
+// the device named, without hanging, and the other disk is untouched.
+func TestDiskVanishes(t *testing.T) {
+	t.Parallel()
+	a := Require(t)
+	img, sum := rootImage(t)
+	var url string
+	url = ServeHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/root.img.zst":
+			http.ServeContent(w, r, "root.img.zst", time.Time{}, bytes.NewReader(img))
+		case "/plan.yaml":
+			fmt.Fprint(w, storagePlan(url+"/root.img.zst", sum))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	other := disk(t, "other.img", gib)
+	fill(t, other)
+	otherSum := diskHash(t, other)
+	mon := filepath.Join(t.TempDir(), "mon.sock")
+	vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd, Monitor: mon,
+		Append: "quiet needle.onfail=poweroff needle.plan=" + url + "/plan.yaml",
+		Disks: []Disk{
+			// Slow, so the image is still streaming when the disk goes.
+			{File: disk(t, "target.img", 2*gib), Serial: "needle-root", ID: "target", DriveOpts: "throttling.bps-write=2097152"},
+			{File: other, Serial: "other"},
+		},
+		NICs: []NIC{{}},
+	})
+	vm.Expect(`image: root: \S+ \S+ written`, 10*time.Minute)
+	t.Logf("device_del: %s", vm.Monitor(mon, "device_del target"))
+	// QEMU completes the unplug once the throttled queue drains: the
+	// write-back or the table's sync then fails on the vanished disk.
+	vm.Expect(`INSTALL FAILED\s+needle:\s+stage: image\s+needle:\s+step:\s+(stream|table)\s+needle:\s+cause: /dev/vda\b`, 3*time.Minute)
+	if err := vm.Wait(2 * time.Minute); err != nil {
+		t.Fatalf("no power-off after the failure: %v", err)
+	}
+	if diskHash(t, other) != otherSum {
+		t.Error("the other disk changed")
+	}
 }

@@ -301,3 +301,32 @@ func (vm *VM) Kill() {
 	vm.cmd.Process.Kill()
 	<-vm.exited
 }
+
+// Monitor sends one command to the VM's human monitor (Config.Monitor)
+// and returns what QEMU answered.
+func (vm *VM) Monitor(socket, command string) string {
+	vm.t.Helper()
+	c, err := net.DialTimeout("unix", socket, 10*time.Second)
+	if err != nil {
+		vm.t.Fatalf("monitor %s: %v", socket, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	readUntilPrompt := func() string {
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		for !strings.HasSuffix(b.String(), "(qemu) ") {
+			n, err := c.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		return b.String()
+	}
+	readUntilPrompt() // the banner
+	if _, err := fmt.Fprintf(c, "%s\n", command); err != nil {
+		vm.t.Fatalf("monitor: %v", err)
+	}
+	return readUntilPrompt()
+}

@@ -44,7 +44,7 @@ func WriteTable(b backend.Storage, pl Placement, log *slog.Logger) error {
 			})
 		}
 		if err := d.Partition(t); err != nil {
-			return fmt.Errorf("write GPT on %s: %w", b.Path(), err)
+			return fmt.Errorf("write GPT: %w", err)
 		}
 	case "mbr":
 		t := &mbr.Table{LogicalSectorSize: ss, PhysicalSectorSize: ss}
@@ -55,7 +55,7 @@ func WriteTable(b backend.Storage, pl Placement, log *slog.Logger) error {
 			})
 		}
 		if err := d.Partition(t); err != nil {
-			return fmt.Errorf("write MBR on %s: %w", b.Path(), err)
+			return fmt.Errorf("write MBR: %w", err)
 		}
 		// go-diskfs' MBR writer leaves the disk signature (bytes 440-443)
 		// alone; it is what the kernel and blkid build the PARTUUIDs from.

@@ -32,6 +32,10 @@ type Target interface {
 	Sync() error
 }
 
+// durable is a Target that knows how much of what it took is on the disk
+// (SyncedFile); -1 for unknown.
+type durable interface{ Durable() int64 }
+
 // Source says where the image comes from and what it must hash to.
 type Source struct {
 	// URL is an http:// or https:// URL; Path a local file. Exactly one is set.
@@ -56,11 +60,21 @@ func (s Source) String() string {
 
 // Progress is reported at most every Options.ProgressInterval.
 type Progress struct {
-	Written   int64         // image (decompressed) bytes handled so far
-	Fetched   int64         // compressed bytes read from the source
-	Total     int64         // compressed size if the source told it, else -1
-	Rate      float64       // image bytes per second since the start
-	ETA       time.Duration // from the fetched fraction, 0 when Total is unknown
+	Written int64 // image (decompressed) bytes handled so far
+	Fetched int64 // compressed bytes read from the source
+	Total   int64 // compressed size if the source told it, else -1
+	// Settled is the image bytes that need no more work: on the disk (for
+	// a target that knows, SyncedFile) or skipped as zeros; else Written.
+	Settled int64
+	// Estimate is the image's decompressed size, from the compression
+	// ratio so far; 0 while unknown.
+	Estimate int64
+	// Rate is settled image bytes per second over the last interval: what
+	// the disk truly takes, not what the page cache swallowed.
+	Rate float64
+	// ETA is what is left to settle (Estimate - Settled) at Rate, or from
+	// the fetched fraction before an estimate exists; 0 when unknown.
+	ETA       time.Duration
 	Elapsed   time.Duration
 	Resumes   int
 	Skipped   int64 // zero bytes not written (sparse mode)
@@ -184,8 +198,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // chunk is one block of decompressed image at off.
 type chunk struct {
-	off int64
-	buf []byte // len is the valid length, cap is BlockSize
+	off      int64
+	buf      []byte // len is the valid length, cap is BlockSize
+	consumed int64  // compressed bytes the decoder had read when it made this chunk
 }
 
 // Write streams src onto dst. On any error the held-back first MiB has not
@@ -243,23 +258,27 @@ func Write(ctx context.Context, dst Target, src Source, opts Options) (Result, e
 	res := Result{Codec: codec}
 	w := writer{dst: dst, opts: &opts, head: head}
 	lastReport := time.Now()
+	durable0 := int64(-1)
+	if d, ok := dst.(durable); ok {
+		durable0 = d.Durable()
+	}
+	var prev progressMark
 	report := func(final bool) {
 		if opts.Progress == nil {
 			return
 		}
-		el := time.Since(start)
-		p := Progress{Written: w.end, Fetched: hashed.fetched.Load(), Total: raw.Total(), Elapsed: el,
-			Resumes: int(hashed.resumes.Load()), Skipped: w.skipped, Finishing: final}
-		if el > 0 {
-			p.Rate = float64(w.end) / el.Seconds()
+		p := Progress{Written: w.end, Fetched: hashed.fetched.Load(), Total: raw.Total(), Elapsed: time.Since(start),
+			Resumes: int(hashed.resumes.Load()), Skipped: w.skipped, Finishing: final, Settled: w.end}
+		if d, ok := dst.(durable); ok && durable0 >= 0 {
+			if n := d.Durable(); n >= 0 {
+				p.Settled = min(n-durable0+w.skipped, w.end)
+			}
 		}
-		if p.Total > 0 && p.Fetched > 0 && !final {
-			frac := float64(p.Fetched) / float64(p.Total)
-			p.ETA = time.Duration(float64(el) * (1 - frac) / frac)
-		}
+		prev = p.estimate(w.consumed, prev)
 		opts.Progress(p)
 	}
 	for c := range full {
+		w.consumed = c.consumed
 		err := w.write(c)
 		free <- c.buf[:cap(c.buf)]
 		if err != nil {
@@ -303,7 +322,7 @@ func Write(ctx context.Context, dst Target, src Source, opts Options) (Result, e
 // into the free buffers and hands them to the writer in order, until the
 // decoder ends (then it hashes whatever the server sent after the end of
 // the compressed stream too, so the digest is that of the whole artifact).
-func decodeChunks(ctx context.Context, dec io.Reader, hashed io.Reader, codec string, free chan []byte, full chan<- chunk) error {
+func decodeChunks(ctx context.Context, dec io.Reader, hashed *prefetch, codec string, free chan []byte, full chan<- chunk) error {
 	var off int64
 	for {
 		var buf []byte
@@ -315,7 +334,7 @@ func decodeChunks(ctx context.Context, dec io.Reader, hashed io.Reader, codec st
 		n, err := fill(dec, buf)
 		if n > 0 {
 			select {
-			case full <- chunk{off: off, buf: buf[:n]}:
+			case full <- chunk{off: off, buf: buf[:n], consumed: hashed.consumed.Load()}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -366,11 +385,12 @@ func writeHead(dst Target, head []byte, end int64, opts *Options, res *Result, l
 // skipped when the target is zeroed, and everything else is written in as few
 // WriteAt calls as possible.
 type writer struct {
-	dst     Target
-	opts    *Options
-	head    []byte
-	end     int64 // image bytes seen
-	skipped int64
+	dst      Target
+	opts     *Options
+	head     []byte
+	end      int64 // image bytes seen
+	skipped  int64
+	consumed int64 // compressed bytes behind the chunks written
 }
 
 func (w *writer) write(c chunk) error {
@@ -487,4 +507,34 @@ func extendFile(dst Target, end int64) error {
 		return fmt.Errorf("extend %s to %d bytes: %w", f.Name(), end, err)
 	}
 	return nil
+}
+
+// progressMark is the previous report, for the rate over the last interval.
+type progressMark struct {
+	at      time.Duration
+	settled int64
+}
+
+// estimate fills p's Estimate, Rate and ETA. The image's size is estimated
+// from the compression ratio of what was written (image bytes over the
+// compressed bytes behind them, not over what was fetched: the prefetch
+// and the decoder read ahead); the rate and the ETA are told from what is
+// settled on the disk, so a slow disk shows its own speed and a true ETA
+// after the fetch has finished.
+func (p *Progress) estimate(consumed int64, prev progressMark) progressMark {
+	if p.Total > 0 && consumed > 0 {
+		p.Estimate = max(int64(float64(p.Written)*float64(p.Total)/float64(consumed)), p.Written)
+	}
+	if dt := (p.Elapsed - prev.at).Seconds(); dt > 0 && p.Settled >= prev.settled {
+		p.Rate = float64(p.Settled-prev.settled) / dt
+	}
+	switch {
+	case p.Finishing:
+	case p.Estimate > 0 && p.Rate > 0:
+		p.ETA = time.Duration(float64(p.Estimate-p.Settled) / p.Rate * float64(time.Second))
+	case p.Total > 0 && p.Fetched > 0:
+		frac := float64(p.Fetched) / float64(p.Total)
+		p.ETA = time.Duration(float64(p.Elapsed) * (1 - frac) / frac)
+	}
+	return progressMark{at: p.Elapsed, settled: p.Settled}
 }

@@ -683,3 +683,62 @@ func TestWriteTruncatedStream(t *testing.T) {
 		})
 	}
 }
+
+// slowDisk is a target that takes writes at once (the page cache) but
+// settles them on the "disk" at a fixed rate, like a throttled drive.
+type slowDisk struct {
+	*os.File
+	start time.Time
+	bps   float64
+	taken atomic.Int64
+}
+
+func (d *slowDisk) WriteAt(p []byte, off int64) (int, error) {
+	n, err := d.File.WriteAt(p, off)
+	d.taken.Add(int64(n))
+	return n, err
+}
+
+func (d *slowDisk) Durable() int64 {
+	return min(d.taken.Load(), int64(time.Since(d.start).Seconds()*d.bps))
+}
+
+func (d *slowDisk) Sync() error {
+	for d.Durable() < d.taken.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return d.File.Sync()
+}
+
+// TestProgressOnASlowDisk: once the whole image is fetched, a slow disk
+// still has bytes to settle. The progress tells the disk's own rate and a
+// non-zero ETA from what is left to write, not "100% fetched, ETA 0s".
+func TestProgressOnASlowDisk(t *testing.T) {
+	const size = 32 << 20
+	img := makeDiskImage(t, size)
+	payload := compress(t, "zstd", img)
+	p := writeTemp(t, payload)
+	disk := &slowDisk{File: newTarget(t, size), start: time.Now(), bps: 40 << 20}
+	var reports []Progress
+	_, err := Write(context.Background(), disk, Source{Path: p, Hash: sha256Of(payload)},
+		Options{Size: size, ProgressInterval: 50 * time.Millisecond, Logger: testLogger(t),
+			Progress: func(p Progress) { reports = append(reports, p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lagging []Progress
+	for _, r := range reports {
+		if r.Fetched == r.Total && r.Settled < r.Written && !r.Finishing {
+			lagging = append(lagging, r)
+		}
+	}
+	if len(lagging) == 0 {
+		t.Fatalf("no report after the fetch ended while the disk lagged: %+v", reports)
+	}
+	for _, r := range lagging {
+		if r.ETA <= 0 || r.Estimate < r.Written || r.Rate <= 0 || r.Rate > 2*disk.bps {
+			t.Errorf("fetched %d/%d, settled %d of ~%d: rate %.0f B/s (the disk takes %.0f), ETA %s; want the disk's rate and an ETA > 0",
+				r.Fetched, r.Total, r.Settled, r.Estimate, r.Rate, disk.bps, r.ETA)
+		}
+	}
+}

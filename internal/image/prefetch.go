@@ -18,8 +18,9 @@ type prefetch struct {
 	cur     pchunk
 	pos     int
 	err     error
-	fetched atomic.Int64
-	resumes atomic.Int64
+	fetched  atomic.Int64
+	consumed atomic.Int64 // read by the decoder: behind fetched by the prefetch depth
+	resumes  atomic.Int64
 }
 
 type pchunk struct {
@@ -85,5 +86,6 @@ func (p *prefetch) Read(b []byte) (int, error) {
 	}
 	n := copy(b, p.cur.buf[p.pos:])
 	p.pos += n
+	p.consumed.Add(int64(n))
 	return n, nil
 }

@@ -26,3 +26,11 @@ func (s *section) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (s *section) Sync() error { return s.t.Sync() }
+
+// Durable passes the disk's count through (Write measures from its start).
+func (s *section) Durable() int64 {
+	if d, ok := s.t.(durable); ok {
+		return d.Durable()
+	}
+	return -1
+}

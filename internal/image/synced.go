@@ -28,6 +28,9 @@ type SyncedFile struct {
 	name string
 	cur  span // written since the last flush
 	prev span // started, not yet waited for
+	// durable counts the bytes whose write-back has been waited for: on
+	// the disk, not just in the page cache.
+	durable int64
 	// syncFile is unix.SyncFileRange; tests replace it.
 	syncFile func(fd int, off, n int64, flags int) error
 }
@@ -90,9 +93,17 @@ func (t *SyncedFile) flush(last bool) error {
 		if err := t.syncFile(fd, prev.lo, prev.hi-prev.lo, syncWait); err != nil {
 			return t.failed(prev, err)
 		}
+		t.durable += prev.dirty
+	}
+	if last && cur.lo >= 0 {
+		t.durable += cur.dirty
 	}
 	return nil
 }
+
+// Durable is how many of the bytes written are known to be on the disk:
+// progress is told from it, not from what the page cache took.
+func (t *SyncedFile) Durable() int64 { return t.durable }
 
 func (t *SyncedFile) failed(s span, err error) error {
 	return fmt.Errorf("write to %s failed between byte %d and %d: %w", t.name, s.lo, s.hi, err)

@@ -345,11 +345,7 @@ func (m *Machine) streamImages(ctx context.Context, disks *Disks) (*Images, erro
 						return
 					}
 					last = time.Now()
-					msg := fmt.Sprintf("%s: %s written, %.0f MB/s", j.name, plan.HumanBytes(uint64(p.Written)), p.Rate/1e6)
-					if p.Total > 0 {
-						msg += fmt.Sprintf(", %d%% fetched, ETA %s", 100*p.Fetched/p.Total, p.ETA.Round(time.Second))
-					}
-					m.Report.Emit(reportProgress("image", msg, p))
+					m.Report.Emit(reportProgress("image", progressLine(j.name, p), p))
 				},
 			})
 			if err != nil {
@@ -398,10 +394,28 @@ func (m *Machine) writeTables(ctx context.Context, disks *Disks) error {
 	return nil
 }
 
+// progressLine is the image stage's progress: what the disk has settled
+// (not what the page cache took), at the disk's own rate, and an ETA from
+// what is left to write, which outlasts the fetch on a slow disk.
+func progressLine(name string, p image.Progress) string {
+	msg := fmt.Sprintf("%s: %s written, %s on disk", name, plan.HumanBytes(uint64(p.Written)), plan.HumanBytes(uint64(p.Settled)))
+	if p.Estimate > 0 {
+		msg += " of ~" + plan.HumanBytes(uint64(p.Estimate))
+	}
+	msg += fmt.Sprintf(", %.0f MB/s", p.Rate/1e6)
+	if p.Total > 0 {
+		msg += fmt.Sprintf(", %d%% fetched", 100*p.Fetched/p.Total)
+	}
+	if p.ETA > 0 {
+		msg += fmt.Sprintf(", ETA %s", p.ETA.Round(time.Second))
+	}
+	return msg
+}
+
 // reportProgress turns an image progress report into an event.
 func reportProgress(stage, msg string, p image.Progress) report.Event {
 	return report.Event{Stage: stage, Kind: report.Progress, Message: msg, Data: map[string]any{
-		"written": p.Written, "fetched": p.Fetched, "total": p.Total, "rate": p.Rate,
+		"written": p.Written, "settled": p.Settled, "estimate": p.Estimate, "fetched": p.Fetched, "total": p.Total, "rate": p.Rate,
 		"eta_s": p.ETA.Seconds(), "resumes": p.Resumes, "skipped": p.Skipped,
 	}}
 }

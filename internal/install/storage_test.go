@@ -20,6 +20,7 @@ import (
 
 	"github.com/needle-boot/needle/internal/cmdline"
 	"github.com/needle-boot/needle/internal/disk"
+	"github.com/needle-boot/needle/internal/image"
 	"github.com/needle-boot/needle/internal/inventory"
 	"github.com/needle-boot/needle/internal/plan"
 	"github.com/needle-boot/needle/internal/report"
@@ -201,5 +202,14 @@ func TestStreamOntoZeroedDisk(t *testing.T) {
 				t.Errorf("image report lacks %q:\n%s", tt.wantSkipped, all)
 			}
 		})
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	p := image.Progress{Written: 900 << 20, Settled: 700 << 20, Estimate: 1000 << 20, Fetched: 300 << 20, Total: 300 << 20,
+		Rate: 20e6, ETA: 15 * time.Second}
+	want := "root: 900.0 MiB written, 700.0 MiB on disk of ~1000.0 MiB, 20 MB/s, 100% fetched, ETA 15s"
+	if got := progressLine("root", p); got != want {
+		t.Errorf("progressLine = %q, want %q", got, want)
 	}
 }

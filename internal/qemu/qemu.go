@@ -21,9 +21,12 @@ type Disk struct {
 	// Device is the -device line with %s for the drive id; empty means
 	// "virtio-blk-pci,drive=%s".
 	Device string
-	// Drive is extra -drive options (e.g. a blkdebug file= prefix is
-	// given in File instead).
 	ReadOnly bool
+	// DriveOpts are extra -drive options, e.g. "throttling.bps-write=4194304"
+	// for a slow disk (a blkdebug file= prefix is given in File instead).
+	DriveOpts string
+	// ID names the -device, for the monitor's device_del.
+	ID string
 }
 
 // NIC is a slirp (user networking) interface.
@@ -46,6 +49,9 @@ type Config struct {
 	// attach to them by id ("megasas-gen2,id=r0" then bus=r0.0).
 	Controllers []string
 	Args        []string // anything else
+	// Monitor, when set, is a unix socket path for QEMU's human monitor
+	// (device_del, info …), instead of no monitor.
+	Monitor string
 	// Name names the console log file under out/qemu-logs.
 	Name string
 }
@@ -62,7 +68,12 @@ func (c Config) Argv(accel string) []string {
 	// clients that wait for it stall.
 	a := []string{"-accel", accel, "-cpu", "max", "-m", strconv.Itoa(mem), "-smp", "1",
 		"-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
-		"-serial", "stdio", "-monitor", "none", "-no-reboot"}
+		"-serial", "stdio", "-no-reboot"}
+	if c.Monitor != "" {
+		a = append(a, "-monitor", "unix:"+c.Monitor+",server=on,wait=off")
+	} else {
+		a = append(a, "-monitor", "none")
+	}
 	if c.Kernel != "" {
 		a = append(a, "-kernel", c.Kernel)
 	}
@@ -84,6 +95,9 @@ func (c Config) Argv(accel string) []string {
 		if d.ReadOnly {
 			drive += ",readonly=on"
 		}
+		if d.DriveOpts != "" {
+			drive += "," + d.DriveOpts
+		}
 		dev := d.Device
 		if dev == "" {
 			dev = "virtio-blk-pci,drive=%s"
@@ -91,6 +105,9 @@ func (c Config) Argv(accel string) []string {
 		dev = fmt.Sprintf(dev, id)
 		if d.Serial != "" {
 			dev += ",serial=" + d.Serial
+		}
+		if d.ID != "" {
+			dev += ",id=" + d.ID
 		}
 		a = append(a, "-drive", drive, "-device", dev)
 	}
