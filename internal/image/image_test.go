@@ -683,3 +683,28 @@ func TestWriteTruncatedStream(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultSleepIsJittered: the default wait between reconnects is
+// never shorter than half the backoff and not the same every time.
+func TestDefaultSleepIsJittered(t *testing.T) {
+	var o Options
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	const d = 20 * time.Millisecond
+	lo, hi := time.Hour, time.Duration(0)
+	for range 20 {
+		start := time.Now()
+		if err := o.Sleep(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		el := time.Since(start)
+		lo, hi = min(lo, el), max(hi, el)
+	}
+	if lo < d/2 {
+		t.Errorf("shortest wait %v for a backoff of %v, want at least %v", lo, d, d/2)
+	}
+	if hi-lo < 2*time.Millisecond {
+		t.Errorf("waits between %v and %v for a backoff of %v: not jittered", lo, hi, d)
+	}
+}
