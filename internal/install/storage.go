@@ -308,27 +308,19 @@ func (m *Machine) streamImages(ctx context.Context, disks *Disks) (*Images, erro
 			}
 			m.Report.Infof("image", "%s → %s (%s)", j.img.URL, t.dev, j.name)
 			last := time.Time{}
-			res, err := image.Write(ctx, j.dst, image.Source{URL: j.img.URL, Hash: hash, Client: m.HTTP}, image.Options{
-				Size: j.size, Zeroed: t.zeroed, KeepGPT: j.keepGT, Logger: log,
-				ProgressInterval: 5 * time.Second,
-				Progress: func(p image.Progress) {
+			res, err := image.Write(ctx, j.dst, image.Source{URL: j.img.URL, Hash: hash, Client: m.HTTP},
+				ImageOptions(j.size, t.zeroed, j.keepGT, log, func(p image.Progress) {
 					if time.Since(last) < 5*time.Second && !p.Finishing {
 						return
 					}
 					last = time.Now()
-					msg := fmt.Sprintf("%s: %s written, %.0f MB/s", j.name, plan.HumanBytes(uint64(p.Written)), p.Rate/1e6)
-					if p.Total > 0 {
-						msg += fmt.Sprintf(", %d%% fetched, ETA %s", 100*p.Fetched/p.Total, p.ETA.Round(time.Second))
-					}
-					m.Report.Emit(reportProgress("image", msg, p))
-				},
-			})
+					m.Report.Emit(reportProgress("image", ProgressLine(j.name, p), p))
+				}))
 			if err != nil {
 				return out, fmt.Errorf("%s (%s): %w", t.dev, j.name, err)
 			}
 			out.Written = append(out.Written, WrittenImage{Name: j.name, Device: t.dev, Digest: res.Digest, Bytes: res.Written})
-			m.Report.Infof("image", "%s: %s %s, %s written in %s (%d resumes, %s skipped as zeros)", j.name, res.Codec, res.Digest,
-				plan.HumanBytes(uint64(res.Written)), res.Duration.Round(time.Millisecond), res.Resumes, plan.HumanBytes(uint64(res.Skipped)))
+			m.Report.Infof("image", "%s", ResultLine(j.name, res))
 		}
 	}
 	return out, nil
