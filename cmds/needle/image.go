@@ -36,7 +36,7 @@ func runImageWrite(ctx context.Context, args []string, stdout, stderr io.Writer)
 	sizeFlag := fl.String("size", "", "target size, e.g. 500GB (default: a device's size; a file's is unknown); a whole-disk GPT's backup header moves to its end")
 	zeroed := fl.Bool("zeroed", false, "the target already reads back zeros (a discarded disk): skip writing zero blocks")
 	keepGPT := fl.Bool("keep-gpt", false, "never move a GPT's backup header (a partition image)")
-	ca := fl.String("ca", "/etc/needle/"+install.CAFile, "extra CA certificates (PEM) trusted besides the system's, as the install does")
+	ca := fl.String("ca", "/etc/needle/"+install.CAFile, "extra CA certificates (PEM) trusted besides the system's, as the install does (\"\": none)")
 	debug := fl.Bool("debug", false, "log every connection and resume")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -68,7 +68,11 @@ func runImageWrite(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		size = s
 	}
-	hc, err := fetch.HTTPClient(*ca)
+	var caFiles []string
+	if *ca != "" {
+		caFiles = append(caFiles, *ca)
+	}
+	hc, err := fetch.HTTPClient(caFiles...)
 	if err != nil {
 		return fmt.Errorf("image write: --ca: %w", err)
 	}

@@ -81,7 +81,7 @@ func TestImageWrite(t *testing.T) {
 			srv, _ := imageServer(t, comp, tc.cut)
 			out := filepath.Join(t.TempDir(), "disk.img")
 			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), []string{"image", "write", "--url", srv.URL + "/img.zst", "--sha256", sum, "--to", out, "--ca", "none"}, &stdout, &stderr)
+			err := run(context.Background(), []string{"image", "write", "--url", srv.URL + "/img.zst", "--sha256", sum, "--to", out, "--ca", ""}, &stdout, &stderr)
 			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 			if err != nil {
 				t.Fatalf("needle image write: %v", err)
@@ -134,7 +134,7 @@ func TestImageWriteErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), append([]string{"image", "write", "--ca", "none"}, tc.args...), &stdout, &stderr)
+			err := run(context.Background(), append([]string{"image", "write", "--ca", ""}, tc.args...), &stdout, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("needle image write %q = %v, want an error with %q", tc.args, err, tc.want)
 			}
