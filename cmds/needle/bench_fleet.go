@@ -372,13 +372,14 @@ func (f *fleet) writers(ctx context.Context, srv *nginx, url string, img fleetIm
 			}
 			if fetched >= threshold {
 				fmt.Fprintf(f.stderr, "bench fleet: %.0f%% fetched, restarting nginx\n", 100*float64(fetched)/float64(img.compSize*int64(f.n)))
-				if err := srv.stop(); err != nil {
-					tick.Stop()
-					return nil, err
-				}
+				srv.stop()
 				if err := srv.start(ctx); err != nil {
 					tick.Stop()
-					return nil, err
+					for _, c := range cs {
+						c.cmd.Process.Kill()
+					}
+					<-done
+					return nil, fmt.Errorf("restart nginx: %w", err)
 				}
 				run.restarts++
 				break watch
@@ -705,9 +706,9 @@ func (n *nginx) start(ctx context.Context) error {
 
 // stop is nginx's fast shutdown (SIGTERM): open connections are closed at
 // once, as when a server is restarted or crashes.
-func (n *nginx) stop() error {
+func (n *nginx) stop() {
 	if n.cmd == nil {
-		return nil
+		return
 	}
 	n.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -717,7 +718,6 @@ func (n *nginx) stop() error {
 		<-n.exited
 	}
 	n.cmd = nil
-	return nil
 }
 
 func (n *nginx) cleanup() { os.RemoveAll(n.prefix) }
