@@ -30,11 +30,15 @@ import (
 	"github.com/needle-boot/needle/internal/image"
 )
 
-// runBench dispatches `needle bench stream`.
+// runBench dispatches `needle bench stream` and `needle bench fleet`
+// (bench_fleet.go).
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "fleet" {
+		return runBenchFleet(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "stream" {
-		fmt.Fprintln(stderr, "usage: needle bench stream [--size 2GiB] [--dir DIR] [--codecs zstd,xz,gzip]")
-		return errors.New("bench: want the subcommand stream")
+		fmt.Fprintln(stderr, "usage: needle bench stream [--size 2GiB] [--dir DIR] [--codecs zstd,xz,gzip]\n       needle bench fleet --clients N [--image-size 2GiB] [--restart-at 0.4]")
+		return errors.New("bench: want the subcommand stream or fleet")
 	}
 	fs := newFlags("bench stream", stderr)
 	sizeFlag := fs.String("size", "2GiB", "size of the test disk image (ext4, about half full)")

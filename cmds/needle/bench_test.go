@@ -53,7 +53,7 @@ func TestBenchArgs(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"bench"}, "want the subcommand stream"},
+		{[]string{"bench"}, "want the subcommand stream or fleet"},
 		{[]string{"bench", "stream", "--size", "1GB"}, "whole number of MiB"},
 		{[]string{"bench", "stream", "--size", "8MiB"}, "at least 16MiB"},
 		{[]string{"bench", "stream", "--size", "lots"}, "--size"},

@@ -9,6 +9,6 @@ package main
 func hostCommands() []command {
 	return []command{
 		{"demo", "a full install in QEMU on this terminal: needle, then the installed Debian's login prompt (--boot-only: needle alone)", runDemo},
-		{"bench", "measure image streaming: needle bench stream [--size 2GiB]", runBench},
+		{"bench", "measure image streaming: needle bench stream [--size 2GiB] | fleet --clients N (against nginx)", runBench},
 	}
 }

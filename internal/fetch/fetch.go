@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -82,11 +83,14 @@ func (e *Error) retryable() bool {
 type Client struct {
 	HTTP *http.Client
 	// Deadline bounds all attempts together; Backoff is the first pause,
-	// doubled after every failure up to MaxBackoff.
+	// doubled after every failure up to MaxBackoff, each pause jittered.
 	Deadline   time.Duration
 	Backoff    time.Duration
 	MaxBackoff time.Duration
 	MaxBytes   int64
+	// Jitter turns a pause into the wait actually taken; nil means the
+	// package's Jitter. Tests fix it.
+	Jitter func(time.Duration) time.Duration
 	// Log, when set, hears about every failed attempt.
 	Log func(format string, args ...any)
 }
@@ -120,8 +124,13 @@ func (c *Client) Get(ctx context.Context, url string) ([]byte, error) {
 			return nil, ferr
 		}
 		prev = ferr
+		jitter := c.Jitter
+		if jitter == nil {
+			jitter = Jitter
+		}
+		wait := jitter(pause)
 		if c.Log != nil {
-			c.Log("%v; retrying in %v", ferr, pause)
+			c.Log("%v; retrying in %v", ferr, wait.Round(time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():
@@ -129,12 +138,27 @@ func (c *Client) Get(ctx context.Context, url string) ([]byte, error) {
 				ferr.gaveUp(c.Deadline)
 			}
 			return nil, ferr
-		case <-time.After(pause):
+		case <-time.After(wait):
 		}
 		if pause *= 2; pause > c.MaxBackoff {
 			pause = c.MaxBackoff
 		}
 	}
+}
+
+// Jitter draws a wait uniformly from [d/2, 3d/2): on average the pause
+// itself, but never in step with another box that failed at the same
+// instant. Without it a rack that lost its plan server together (a
+// power-on, a deploy answering 503) retries together, every wave N
+// requests in the same millisecond, as long as the backoff doubles
+// ("Exponential Backoff And Jitter", AWS Architecture Blog, 2015,
+// compares the variants; this is its "equal jitter" widened to keep the
+// mean). Also used for the image writer's reconnects (internal/image).
+func Jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return d/2 + rand.N(d)
 }
 
 func (c *Client) once(ctx context.Context, url string) ([]byte, *Error) {

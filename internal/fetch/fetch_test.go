@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,5 +144,104 @@ func TestExplainClock(t *testing.T) {
 	other := errors.New("connection refused")
 	if ExplainClock(other, time.Now()) != other {
 		t.Error("ExplainClock changed an error that is not about validity")
+	}
+}
+
+func TestJitter(t *testing.T) {
+	const d = time.Second
+	seen := map[time.Duration]bool{}
+	for range 1000 {
+		w := Jitter(d)
+		if w < d/2 || w >= 3*d/2 {
+			t.Fatalf("Jitter(%v) = %v, want within [%v, %v)", d, w, d/2, 3*d/2)
+		}
+		seen[w] = true
+	}
+	if len(seen) < 900 {
+		t.Errorf("Jitter(%v) gave %d distinct waits in 1000 draws, want them spread", d, len(seen))
+	}
+	if w := Jitter(0); w != 0 {
+		t.Errorf("Jitter(0) = %v, want 0", w)
+	}
+}
+
+// TestGetBackoffIsJittered checks that the pauses double up to MaxBackoff
+// before jitter, and that clients failing at the same instant come back
+// spread out rather than in one wave.
+func TestGetBackoffIsJittered(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 5 {
+			http.Error(w, "deploying", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("plan"))
+	}))
+	defer srv.Close()
+	c := fast(srv.Client())
+	c.Backoff, c.MaxBackoff = time.Millisecond, 5*time.Millisecond
+	var pauses []time.Duration
+	c.Jitter = func(d time.Duration) time.Duration { pauses = append(pauses, d); return d }
+	if _, err := c.Get(context.Background(), srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, 5 * time.Millisecond, 5 * time.Millisecond}
+	if len(pauses) != len(want) {
+		t.Fatalf("pauses = %v, want %v", pauses, want)
+	}
+	for i := range want {
+		if pauses[i] != want[i] {
+			t.Errorf("pause %d = %v, want %v (all: %v)", i+1, pauses[i], want[i], pauses)
+		}
+	}
+
+	// 32 clients whose first attempt fails together: their second
+	// attempts spread over the jitter window (100 ms of a 100 ms pause).
+	const n = 32
+	var mu sync.Mutex
+	var second []time.Time
+	tries := map[string]int{}
+	storm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		tries[r.URL.RawQuery]++
+		if tries[r.URL.RawQuery] == 2 {
+			second = append(second, time.Now())
+		}
+		first := tries[r.URL.RawQuery] == 1
+		mu.Unlock()
+		if first {
+			http.Error(w, "deploying", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("plan"))
+	}))
+	defer storm.Close()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := New(storm.Client())
+			c.Backoff = 100 * time.Millisecond
+			if _, err := c.Get(context.Background(), fmt.Sprintf("%s/plan?c=%d", storm.URL, i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(second) != n {
+		t.Fatalf("%d second attempts, want %d", len(second), n)
+	}
+	lo, hi := second[0], second[0]
+	for _, s := range second {
+		if s.Before(lo) {
+			lo = s
+		}
+		if s.After(hi) {
+			hi = s
+		}
+	}
+	if spread := hi.Sub(lo); spread < 40*time.Millisecond {
+		t.Errorf("second attempts of %d clients spread over %v, want them jittered over most of 100 ms", n, spread)
 	}
 }

@@ -23,6 +23,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/needle-boot/needle/internal/fetch"
 )
 
 // Target is where the image goes: a block device or an image file (both
@@ -112,7 +114,9 @@ type Options struct {
 	Retries int
 	Backoff time.Duration
 	// Sleep waits between retries; tests replace it. Nil: a timer that
-	// honours ctx.
+	// honours ctx, for a jittered time (fetch.Jitter: between half and
+	// one and a half times the backoff), so a fleet whose image server
+	// restarted does not reconnect in one wave.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Progress, if set, is called from the writing goroutine at most every
 	// ProgressInterval (default 1 s), and once at the end.
@@ -167,7 +171,7 @@ func (o *Options) defaults() error {
 		o.ProgressInterval = time.Second
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, fetch.Jitter(d)) }
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -693,7 +693,12 @@ type slowDisk struct {
 	taken atomic.Int64
 }
 
+// WriteAt blocks while 8 MiB are dirty, as SyncedFile waits for the
+// window before.
 func (d *slowDisk) WriteAt(p []byte, off int64) (int, error) {
+	for d.taken.Load()-d.Durable() > 8<<20 {
+		time.Sleep(2 * time.Millisecond)
+	}
 	n, err := d.File.WriteAt(p, off)
 	d.taken.Add(int64(n))
 	return n, err
@@ -740,5 +745,30 @@ func TestProgressOnASlowDisk(t *testing.T) {
 			t.Errorf("fetched %d/%d, settled %d of ~%d: rate %.0f B/s (the disk takes %.0f), ETA %s; want the disk's rate and an ETA > 0",
 				r.Fetched, r.Total, r.Settled, r.Estimate, r.Rate, disk.bps, r.ETA)
 		}
+	}
+}
+
+// TestDefaultSleepIsJittered: the default wait between reconnects is
+// never shorter than half the backoff and not the same every time.
+func TestDefaultSleepIsJittered(t *testing.T) {
+	var o Options
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	const d = 20 * time.Millisecond
+	lo, hi := time.Hour, time.Duration(0)
+	for range 20 {
+		start := time.Now()
+		if err := o.Sleep(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		el := time.Since(start)
+		lo, hi = min(lo, el), max(hi, el)
+	}
+	if lo < d/2 {
+		t.Errorf("shortest wait %v for a backoff of %v, want at least %v", lo, d, d/2)
+	}
+	if hi-lo < 2*time.Millisecond {
+		t.Errorf("waits between %v and %v for a backoff of %v: not jittered", lo, hi, d)
 	}
 }

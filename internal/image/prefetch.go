@@ -12,12 +12,12 @@ import (
 // decompression (the shape of `curl | zstd -d | dd`, in one process). The
 // counters are atomics because the writing goroutine reports progress.
 type prefetch struct {
-	ctx     context.Context
-	full    chan pchunk
-	free    chan []byte
-	cur     pchunk
-	pos     int
-	err     error
+	ctx      context.Context
+	full     chan pchunk
+	free     chan []byte
+	cur      pchunk
+	pos      int
+	err      error
 	fetched  atomic.Int64
 	consumed atomic.Int64 // read by the decoder: behind fetched by the prefetch depth
 	resumes  atomic.Int64

@@ -337,23 +337,19 @@ func (m *Machine) streamImages(ctx context.Context, disks *Disks) (*Images, erro
 			}
 			m.Report.Infof("image", "%s → %s (%s)", j.img.URL, t.dev, j.name)
 			last := time.Time{}
-			res, err := image.Write(ctx, j.dst, image.Source{URL: j.img.URL, Hash: hash, Client: m.HTTP}, image.Options{
-				Size: j.size, Zeroed: t.zeroed, KeepGPT: j.keepGT, Logger: log,
-				ProgressInterval: 5 * time.Second,
-				Progress: func(p image.Progress) {
+			res, err := image.Write(ctx, j.dst, image.Source{URL: j.img.URL, Hash: hash, Client: m.HTTP},
+				ImageOptions(j.size, t.zeroed, j.keepGT, log, func(p image.Progress) {
 					if time.Since(last) < 5*time.Second && !p.Finishing {
 						return
 					}
 					last = time.Now()
-					m.Report.Emit(reportProgress("image", progressLine(j.name, p), p))
-				},
-			})
+					m.Report.Emit(reportProgress("image", ProgressLine(j.name, p), p))
+				}))
 			if err != nil {
 				return out, fmt.Errorf("%s (%s): %w", t.dev, j.name, err)
 			}
 			out.Written = append(out.Written, WrittenImage{Name: j.name, Device: t.dev, Digest: res.Digest, Bytes: res.Written})
-			m.Report.Infof("image", "%s: %s %s, %s written in %s (%d resumes, %s skipped as zeros)", j.name, res.Codec, res.Digest,
-				plan.HumanBytes(uint64(res.Written)), res.Duration.Round(time.Millisecond), res.Resumes, plan.HumanBytes(uint64(res.Skipped)))
+			m.Report.Infof("image", "%s", ResultLine(j.name, res))
 		}
 	}
 	return out, nil
@@ -392,24 +388,6 @@ func (m *Machine) writeTables(ctx context.Context, disks *Disks) error {
 		}
 	}
 	return nil
-}
-
-// progressLine is the image stage's progress: what the disk has settled
-// (not what the page cache took), at the disk's own rate, and an ETA from
-// what is left to write, which outlasts the fetch on a slow disk.
-func progressLine(name string, p image.Progress) string {
-	msg := fmt.Sprintf("%s: %s written, %s on disk", name, plan.HumanBytes(uint64(p.Written)), plan.HumanBytes(uint64(p.Settled)))
-	if p.Estimate > 0 {
-		msg += " of ~" + plan.HumanBytes(uint64(p.Estimate))
-	}
-	msg += fmt.Sprintf(", %.0f MB/s", p.Rate/1e6)
-	if p.Total > 0 {
-		msg += fmt.Sprintf(", %d%% fetched", 100*p.Fetched/p.Total)
-	}
-	if p.ETA > 0 {
-		msg += fmt.Sprintf(", ETA %s", p.ETA.Round(time.Second))
-	}
-	return msg
 }
 
 // reportProgress turns an image progress report into an event.

@@ -209,7 +209,7 @@ func TestProgressLine(t *testing.T) {
 	p := image.Progress{Written: 900 << 20, Settled: 700 << 20, Estimate: 1000 << 20, Fetched: 300 << 20, Total: 300 << 20,
 		Rate: 20e6, ETA: 15 * time.Second}
 	want := "root: 900.0 MiB written, 700.0 MiB on disk of ~1000.0 MiB, 20 MB/s, 100% fetched, ETA 15s"
-	if got := progressLine("root", p); got != want {
-		t.Errorf("progressLine = %q, want %q", got, want)
+	if got := ProgressLine("root", p); got != want {
+		t.Errorf("ProgressLine = %q, want %q", got, want)
 	}
 }
