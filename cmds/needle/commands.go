@@ -30,6 +30,7 @@ func commands() []command {
 		{"netboot", "write a netboot directory: kernel, initramfs, boot.ipxe, pxelinux.cfg/default, grub/grub.cfg", runNetboot},
 		{"usb", "write a USB stick image (GPT, FAT32 ESP, systemd-boot) with an optional plan and hwdb rules", runUSB},
 		{"iso", "write a hybrid ISO (El Torito UEFI, also bootable from a stick) with an optional plan", runISO},
+		{"bisect", "find the driver patch that fixes (or breaks) a box: needle bisect build --recipe DIR --series DIR --probe CMD --out OUT", runBisect},
 		{"net", "bring the network up by hand or show it: needle net up [--iface X] [--timeout 30s] | needle net show", runNet},
 	}, hostCommands()...)
 }
