@@ -443,7 +443,9 @@ func buildCandidate(ctx context.Context, builder, recipe, series, kver, module, 
 		case builderBuildFailed:
 			kind = "does not build"
 		default:
-			return buildResult{err: fmt.Errorf("candidate %s: %w", cand.Name(), err)}
+			// Not the candidate's fault (a missing tool or input): every
+			// build would fail the same way.
+			return buildResult{err: fmt.Errorf("candidate %s: %s exit status %d: %s", cand.Name(), builder, te.ExitCode, lastLines(te.Stderr, 5))}
 		}
 		log := strings.NewReplacer(bdir+"/", "", series+"/", "").Replace(te.Stderr)
 		if err := os.MkdirAll(filepath.Join(out, dir), 0o755); err != nil {
@@ -492,6 +494,15 @@ func firstLines(log string, n int) string {
 		return "no output"
 	}
 	return strings.Join(keep, " | ")
+}
+
+// lastLines is the end of a log, where a script's own message is.
+func lastLines(log string, n int) string {
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // setEntry matches what a bisection set holds: bisect.json, bin/, NNNN/.
