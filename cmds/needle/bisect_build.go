@@ -473,13 +473,18 @@ func roundSeconds(d time.Duration) float64 {
 	return float64(d.Round(100*time.Millisecond)) / float64(time.Second)
 }
 
+// gccSource matches gcc's quoting of the source under a diagnostic
+// ("  886 | static int", "      | ^~~~~~").
+var gccSource = regexp.MustCompile(`^[0-9]*\s*\|`)
+
 // firstLines is the gist of a failed build's log: its first n lines that
-// say something (make's own "***" lines and BTF notes left out), joined.
+// say something (make's own lines, BTF notes and gcc's source quotes left
+// out), joined.
 func firstLines(log string, n int) string {
 	var keep []string
 	for line := range strings.SplitSeq(log, "\n") {
 		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "make") || strings.HasPrefix(line, "Skipping BTF") {
+		if line == "" || strings.HasPrefix(line, "make") || strings.HasPrefix(line, "Skipping BTF") || gccSource.MatchString(line) {
 			continue
 		}
 		if len(line) > 200 {

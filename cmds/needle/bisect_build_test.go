@@ -50,6 +50,8 @@ if [ "$upto" -gt 0 ]; then
   if grep -q "FAKE: does not build" "$last"; then
     echo "make[1]: Entering directory" >&2
     echo "$build/drivers/x.c:12:3: error: expected ';' before 'return'" >&2
+    echo "   12 |   return 0;" >&2
+    echo "      |   ^~~~~~" >&2
     echo "modules/build.sh: build failed: x against linux-headers-$kver (above)" >&2; exit 4
   fi
   if grep -q "FAKE: machine broken" "$last"; then
