@@ -430,11 +430,6 @@ func readChars(pid int) int64 {
 	return 0
 }
 
-func lastLines(s string, n int) string {
-	ls := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(ls[max(0, len(ls)-n):], "\n")
-}
-
 // verify counts the clients that exited well and whose file has the
 // image's sha256: the clients checked the compressed stream's hash, this
 // is an independent check of what they wrote.

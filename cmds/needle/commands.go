@@ -31,6 +31,7 @@ func commands() []command {
 		{"usb", "write a USB stick image (GPT, FAT32 ESP, systemd-boot) with an optional plan and hwdb rules", runUSB},
 		{"iso", "write a hybrid ISO (El Torito UEFI, also bootable from a stick) with an optional plan", runISO},
 		{"image", "write an image as the install does, verified and resumed: needle image write --url URL --sha256 HEX --to FILE|DEVICE [--size N]", runImage},
+		{"bisect", "find the driver patch that fixes (or breaks) a box: needle bisect build --recipe DIR --series DIR --probe CMD --out OUT | needle bisect run URL|DIR", runBisect},
 		{"net", "bring the network up by hand or show it: needle net up [--iface X] [--timeout 30s] | needle net show", runNet},
 	}, hostCommands()...)
 }

@@ -51,6 +51,10 @@ type Candidate struct {
 	Subject string `json:"subject,omitempty"` // its Subject: line
 	// Module is the built .ko; empty when Skip says why there is none.
 	Module *File `json:"module,omitempty"`
+	// Srcversion is the module's srcversion (modinfo), which the loaded
+	// module shows in /sys/module/MODULE/srcversion: the box can check
+	// that the candidate it loaded is the one running.
+	Srcversion string `json:"srcversion,omitempty"`
 	// Skip is why this candidate cannot be tested: its patch did not apply
 	// or the module did not build (git bisect skip).
 	Skip         string  `json:"skip,omitempty"`
