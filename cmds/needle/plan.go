@@ -96,7 +96,7 @@ func planCheck(args []string, stdout, stderr io.Writer) error {
 		return errors.New("plan check: want exactly one PLAN file")
 	}
 	file := pos[0]
-	data, err := os.ReadFile(file)
+	data, err := plan.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("plan check: %w", err)
 	}
@@ -206,7 +206,7 @@ func planSign(args []string, stdout, stderr io.Writer) error {
 		return errors.New("plan sign: want --key PRIV and exactly one PLAN file")
 	}
 	file := pos[0]
-	data, err := os.ReadFile(file)
+	data, err := plan.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("plan sign: %w", err)
 	}

@@ -184,3 +184,18 @@ boot: {reboot: {}}
 		t.Errorf("plan check (-want +got):\n%s\nfull output:\n%s", diff, out)
 	}
 }
+
+// TestPlanCheckTooLarge: a plan over the cap is refused naming the file and
+// the cap, before YAML sees it.
+func TestPlanCheckTooLarge(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "huge.yaml")
+	if err := os.WriteFile(p, []byte("version: 1\nname: "+strings.Repeat("x", 2<<20)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range [][]string{{"plan", "check", p}, {"plan", "sign", "--key", p, p}} {
+		_, _, err := runCLI(t, verb...)
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "over the 1 MiB cap") || len(err.Error()) > 1024 {
+			t.Errorf("%s of a 2 MiB plan = %.300v, want a short refusal naming %s and the cap", strings.Join(verb[:2], " "), err, p)
+		}
+	}
+}

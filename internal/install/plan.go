@@ -27,7 +27,7 @@ func (m *Machine) fetchPlan(ctx context.Context, inv *inventory.Inventory, mods 
 	if mods.Medium != nil && mods.Medium.PlanPath != "" {
 		embedded = mods.Medium.PlanPath // the operator carried it: it wins
 	}
-	switch b, err := os.ReadFile(embedded); {
+	switch b, err := plan.ReadFile(embedded); {
 	case err == nil:
 		body, pl.URL = b, embedded
 		if s, err := os.ReadFile(embedded + ".sig"); err == nil {
@@ -45,6 +45,7 @@ func (m *Machine) fetchPlan(ctx context.Context, inv *inventory.Inventory, mods 
 		pl.URL = url
 		m.Report.Infof("plan", "fetching %s", url)
 		c := m.fetcher()
+		c.MaxBytes = plan.MaxSize // and its signature, 64 bytes
 		if body, err = c.Get(ctx, url); err != nil {
 			return nil, err
 		}

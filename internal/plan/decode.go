@@ -2,7 +2,10 @@ package plan
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/needle-boot/needle/internal/yamlstrict"
@@ -24,10 +27,44 @@ type (
 // server with ten partitions each about three thousand.
 const maxNodes = 20000
 
+// MaxSize caps a plan's bytes before YAML sees them. A plan is kilobytes;
+// yaml.v3 builds the node tree of the whole input before the decoder's
+// node count applies (TestDecodeMemoryBounded measures the worst cases),
+// and that tree costs about 65 times the input, so the cap is what bounds
+// the ramdisk's memory. The fetch, `needle plan check`, `plan sign` and
+// `raid apply --plan` all read through it.
+const MaxSize = 1 << 20
+
+// tooLarge is the refusal of a plan over MaxSize.
+func tooLarge(file string, size string) error {
+	return Errors{{File: file, Msg: fmt.Sprintf("plan is %s bytes, over the %d MiB cap (a plan is kilobytes; large files belong in an image)", size, MaxSize>>20)}}
+}
+
+// ReadFile reads a plan from a file, refusing one over MaxSize without
+// reading further (an endless file such as /dev/zero included).
+func ReadFile(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", file, err)
+	}
+	if len(data) > MaxSize {
+		return nil, tooLarge(file, "more than "+strconv.Itoa(MaxSize))
+	}
+	return data, nil
+}
+
 // Decode reads a plan strictly: unknown keys, wrong types, duplicate keys,
 // several YAML documents and a version other than 1 are errors naming the
 // file, line and field. It does not run the semantic checks; Parse does both.
 func Decode(file string, data []byte) (*Plan, error) {
+	if len(data) > MaxSize {
+		return nil, tooLarge(file, strconv.Itoa(len(data)))
+	}
 	root, err := yamlstrict.Document(file, data, "plan")
 	if err != nil {
 		return nil, err
@@ -152,6 +189,14 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field string) {
 		}
 		if n.Kind != yaml.SequenceNode {
 			d.errs.Add(n.Line, "%s: want a list, got %s", field, yamlstrict.Kind(n))
+			return
+		}
+		if len(n.Content) > maxNodes-d.nodes {
+			// Refused before the slice is made: a flat list of a
+			// million items would otherwise allocate a million
+			// schema structs before the node count trips.
+			d.nodes = maxNodes + 1
+			d.errs.Add(n.Line, "plan too large: %s has %d items (over %d YAML nodes)", field, len(n.Content), maxNodes)
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
