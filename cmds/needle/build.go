@@ -12,6 +12,7 @@ import (
 	"github.com/needle-boot/needle/initramfs"
 	"github.com/needle-boot/needle/internal/fileutil"
 	"github.com/needle-boot/needle/internal/manifest"
+	"github.com/needle-boot/needle/internal/plan"
 )
 
 // multiFlag collects a repeated flag.
@@ -58,6 +59,27 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("build: unexpected argument %q", fs.Arg(0))
+	}
+	// What is baked in is checked as the ramdisk will read it, before the
+	// build: a private key given as --plan-key is refused, as is a plan
+	// the ramdisk would refuse.
+	if *planKey != "" {
+		kd, err := os.ReadFile(*planKey)
+		if err != nil {
+			return fmt.Errorf("build: --plan-key: %w", err)
+		}
+		if _, err := plan.ParsePublicKeys(*planKey, kd); err != nil {
+			return fmt.Errorf("build: --plan-key: %w", err)
+		}
+	}
+	if *planFile != "" {
+		data, err := plan.ReadFile(*planFile)
+		if err != nil {
+			return fmt.Errorf("build: --plan: %w", err)
+		}
+		if _, err := plan.Parse(*planFile, data); err != nil {
+			return fmt.Errorf("build: --plan %s is invalid:\n%w", *planFile, err)
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -225,10 +225,39 @@ func planSign(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		*out = file + ".sig"
 	}
+	if err := sigTarget(*out, file, *keyFile); err != nil {
+		return fmt.Errorf("plan sign: %w", err)
+	}
 	if err := os.WriteFile(*out, plan.Sign(key, data), 0o644); err != nil {
 		return fmt.Errorf("plan sign: %w", err)
 	}
 	fmt.Fprintf(stdout, "signed %s -> %s (public key %s)\n", file, *out, pubOf(key))
+	return nil
+}
+
+// sigTarget refuses a signature path that is the plan or the key (by
+// name or as the same file), or an existing file that is not a signature:
+// `plan sign --out plan.yaml plan.yaml` must not replace the plan.
+func sigTarget(out, planFile, keyFile string) error {
+	st, err := os.Stat(out)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, what string }{{planFile, "the plan being signed"}, {keyFile, "the private key"}} {
+		if other, err := os.Stat(f.name); err == nil && os.SameFile(st, other) {
+			return fmt.Errorf("refusing to overwrite %s: it is %s (--out names the signature file, default PLAN.sig)", out, f.what)
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return err
+	}
+	if !plan.IsSignature(b) {
+		return fmt.Errorf("refusing to overwrite %s: it exists and is not a plan signature", out)
+	}
 	return nil
 }
 

@@ -199,3 +199,45 @@ func TestPlanCheckTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyMixups: the mistakes a tired operator makes with keys and files
+// are refused before anything is written: a signature written over the
+// plan, a public key used to sign, a private key baked into an image or
+// given where public keys are read.
+func TestKeyMixups(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(planTestdata, "qemu.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	planFile := filepath.Join(dir, "plan.yaml")
+	if err := os.WriteFile(planFile, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, "plan", "keygen", "--out", filepath.Join(dir, "ops")); err != nil {
+		t.Fatal(err)
+	}
+	priv, pub := filepath.Join(dir, "ops.key"), filepath.Join(dir, "ops.pub")
+
+	for _, out := range []string{planFile, filepath.Join(dir, ".", "plan.yaml"), priv} {
+		_, _, err := runCLI(t, "plan", "sign", "--key", priv, "--out", out, planFile)
+		if err == nil || !strings.Contains(err.Error(), "refusing to overwrite") {
+			t.Errorf("plan sign --out %s = %v, want a refusal", out, err)
+		}
+	}
+	if got, _ := os.ReadFile(planFile); string(got) != string(src) {
+		t.Fatal("plan sign --out PLAN overwrote the plan")
+	}
+	if _, _, err := runCLI(t, "plan", "sign", "--key", pub, planFile); err == nil || !strings.Contains(err.Error(), "public key") {
+		t.Errorf("plan sign --key PUB = %v, want a refusal naming the public key", err)
+	}
+	if _, err := os.Stat(planFile + ".sig"); err == nil {
+		t.Error("plan sign --key PUB wrote a signature")
+	}
+	if _, _, err := runCLI(t, "plan", "check", planFile, "--key", priv); err == nil || !strings.Contains(err.Error(), "private key") {
+		t.Errorf("plan check --key PRIV = %v, want a refusal naming the private key", err)
+	}
+	if _, _, err := runCLI(t, "build", "--plan-key", priv, "--out", filepath.Join(dir, "img.cpio")); err == nil || !strings.Contains(err.Error(), "private key") {
+		t.Errorf("build --plan-key PRIV = %v, want a refusal naming the private key", err)
+	}
+}
