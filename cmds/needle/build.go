@@ -21,7 +21,7 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("build", stderr)
 	var (
 		kernelDir = fs.String("kernel-dir", "", "kernel tree: `DIR` holding boot/vmlinuz-KVER and lib/modules/KVER (dpkg -x of a linux-image deb)")
@@ -73,7 +73,7 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if *planFile != "" {
-		data, err := plan.ReadFile(*planFile)
+		data, err := plan.ReadFile(ctx, *planFile)
 		if err != nil {
 			return fmt.Errorf("build: --plan: %w", err)
 		}

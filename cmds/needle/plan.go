@@ -27,16 +27,16 @@ const planUsage = `usage:
 `
 
 // runPlan dispatches `needle plan check|sign|keygen`.
-func runPlan(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, planUsage)
 		return errors.New("plan: missing subcommand (check, sign or keygen)")
 	}
 	switch args[0] {
 	case "check":
-		return planCheck(args[1:], stdout, stderr)
+		return planCheck(ctx, args[1:], stdout, stderr)
 	case "sign":
-		return planSign(args[1:], stdout, stderr)
+		return planSign(ctx, args[1:], stdout, stderr)
 	case "keygen":
 		return planKeygen(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -77,7 +77,7 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
-func planCheck(args []string, stdout, stderr io.Writer) error {
+func planCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("plan check", stderr)
 	invFile := fs.String("inventory", "", "inventory JSON of the target machine (`needle inventory --json`)")
 	var tools, boot listFlag
@@ -96,7 +96,7 @@ func planCheck(args []string, stdout, stderr io.Writer) error {
 		return errors.New("plan check: want exactly one PLAN file")
 	}
 	file := pos[0]
-	data, err := plan.ReadFile(file)
+	data, err := plan.ReadFile(ctx, file)
 	if err != nil {
 		return fmt.Errorf("plan check: %w", err)
 	}
@@ -193,7 +193,7 @@ func checkSignature(file string, data []byte, keyFile, sigFile string, stdout io
 	return nil
 }
 
-func planSign(args []string, stdout, stderr io.Writer) error {
+func planSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("plan sign", stderr)
 	keyFile := fs.String("key", "", "private key file (from needle plan keygen)")
 	out := fs.String("out", "", "signature file to write (default PLAN.sig)")
@@ -206,7 +206,7 @@ func planSign(args []string, stdout, stderr io.Writer) error {
 		return errors.New("plan sign: want --key PRIV and exactly one PLAN file")
 	}
 	file := pos[0]
-	data, err := plan.ReadFile(file)
+	data, err := plan.ReadFile(ctx, file)
 	if err != nil {
 		return fmt.Errorf("plan sign: %w", err)
 	}

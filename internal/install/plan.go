@@ -27,7 +27,7 @@ func (m *Machine) fetchPlan(ctx context.Context, inv *inventory.Inventory, mods 
 	if mods.Medium != nil && mods.Medium.PlanPath != "" {
 		embedded = mods.Medium.PlanPath // the operator carried it: it wins
 	}
-	switch b, err := plan.ReadFile(embedded); {
+	switch b, err := plan.ReadFile(ctx, embedded); {
 	case err == nil:
 		body, pl.URL = b, embedded
 		if s, err := os.ReadFile(embedded + ".sig"); err == nil {

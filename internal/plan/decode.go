@@ -1,12 +1,15 @@
 package plan
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/needle-boot/needle/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
@@ -41,14 +44,22 @@ func tooLarge(file string, size string) error {
 }
 
 // ReadFile reads a plan from a file, refusing one over MaxSize without
-// reading further (an endless file such as /dev/zero included).
-func ReadFile(file string) ([]byte, error) {
-	f, err := os.Open(file)
+// reading further (an endless file such as /dev/zero included). A FIFO or
+// terminal is read through the runtime's poller (O_NONBLOCK), so a
+// cancelled ctx (the operator's Ctrl-C) ends a read nobody answers.
+func ReadFile(ctx context.Context, file string) ([]byte, error) {
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	// Regular files have no deadlines (their reads do not block); that
+	// error is ignored.
+	defer context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })()
 	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("reading %s: %w", file, ctx.Err())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", file, err)
 	}

@@ -26,7 +26,7 @@ func TestReadFileBounded(t *testing.T) {
 	if _, err := os.Stat("/dev/zero"); err != nil {
 		t.Skip("no /dev/zero")
 	}
-	_, err := ReadFile("/dev/zero")
+	_, err := ReadFile(t.Context(), "/dev/zero")
 	if err == nil || !strings.Contains(err.Error(), "/dev/zero") || !strings.Contains(err.Error(), "1 MiB") {
 		t.Fatalf("ReadFile(/dev/zero) = %v, want a refusal naming the file and the cap", err)
 	}
@@ -34,7 +34,7 @@ func TestReadFileBounded(t *testing.T) {
 	if err := os.WriteFile(p, []byte("version: 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := ReadFile(p); err != nil || string(b) != "version: 1\n" {
+	if b, err := ReadFile(t.Context(), p); err != nil || string(b) != "version: 1\n" {
 		t.Errorf("ReadFile(small plan) = %q, %v", b, err)
 	}
 }
