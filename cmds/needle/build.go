@@ -11,6 +11,7 @@ import (
 
 	"github.com/needle-boot/needle/initramfs"
 	"github.com/needle-boot/needle/internal/fileutil"
+	"github.com/needle-boot/needle/internal/install"
 	"github.com/needle-boot/needle/internal/manifest"
 	"github.com/needle-boot/needle/internal/plan"
 )
@@ -53,6 +54,8 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&tools, "tool", "ELF program `SRC[:DEST]` added with its shared libraries (repeatable)")
 	fs.Var(&tools, "vendor-tool", "a RAID vendor tool `PATH[:DEST]` (sas2ircu, storcli, …), same as --tool: installed in /bin with its shared libraries")
 	fs.Var(&files, "file", "plain file `SRC:DEST` (repeatable)")
+	var imageHosts listFlag
+	fs.Var(&imageHosts, "image-host", "the only `HOST`[:PORT] the plan's image and file URLs may name (repeatable, comma-separated); baked into /etc/needle/image-hosts")
 	fs.Var(&mods, "module", "kernel module `NAME` (or path under lib/modules/KVER) to include (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -71,6 +74,15 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if _, err := plan.ParsePublicKeys(*planKey, kd); err != nil {
 			return fmt.Errorf("build: --plan-key: %w", err)
 		}
+	}
+	var hostsFile []byte
+	if len(imageHosts) > 0 {
+		hostsFile = []byte("# needle build --image-host: the only hosts a plan's URLs may name\n" + strings.Join(imageHosts, "\n") + "\n")
+		if _, err := plan.ParseHosts("--image-host", hostsFile); err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
+	} else if *planKey != "" {
+		fmt.Fprintln(stderr, "build: warning: --plan-key without --image-host: a signed plan may fetch images from any host")
 	}
 	if *planFile != "" {
 		data, err := plan.ReadFile(ctx, *planFile)
@@ -121,6 +133,9 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if f.src != "" {
 			spec.Files = append(spec.Files, initramfs.File{Src: f.src, Dest: f.dest, Mode: 0o644})
 		}
+	}
+	if hostsFile != nil {
+		spec.Files = append(spec.Files, initramfs.File{Data: hostsFile, Dest: "/etc/needle/" + install.ImageHosts, Mode: 0o644})
 	}
 	if *hwdbExtra != "" {
 		rules, err := filepath.Glob(filepath.Join(*hwdbExtra, "*.yaml"))

@@ -87,6 +87,8 @@ func planCheck(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	configDir := fs.String("config-dir", "/etc/needle", "the image's config directory: its hwdb.d/ rules name RAID tools with the built-in ones, as at boot")
 	kernel := fs.String("kernel", "", "kernel release the hwdb rules are matched for (default: the inventory's)")
 	sigFile := fs.String("sig", "", "detached signature (default PLAN.sig)")
+	var hosts listFlag
+	fs.Var(&hosts, "image-host", "the only hosts the plan's URLs may name, as the image's needle build --image-host (default: --config-dir's image-hosts)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -112,6 +114,16 @@ func planCheck(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("plan check: %s is invalid; nothing would be touched:\n%w", file, err)
 	}
+	if len(hosts) == 0 {
+		if hosts, err = install.LoadImageHosts(*configDir); err != nil {
+			return fmt.Errorf("plan check: %w", err)
+		}
+	} else if hosts, err = plan.ParseHosts("--image-host", []byte(strings.Join(hosts, "\n"))); err != nil {
+		return fmt.Errorf("plan check: %w", err)
+	}
+	if err := plan.CheckHosts(p, hosts); err != nil {
+		return fmt.Errorf("plan check: %s names a host the image does not allow; nothing would be touched:\n%w", file, err)
+	}
 	if *invFile == "" {
 		fmt.Fprintf(stdout, "plan %s (%s): schema and references valid; no --inventory given, so no disk was selected\n", p.Name, file)
 		return nil
@@ -127,7 +139,7 @@ func planCheck(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *kernel == "" {
 		*kernel = inv.Kernel
 	}
-	opt := install.Validation{DB: db, Kernel: *kernel, BootDevices: boot, Tools: tools, SkipToolCheck: !flagGiven(fs, "tools")}
+	opt := install.Validation{DB: db, Kernel: *kernel, BootDevices: boot, Tools: tools, SkipToolCheck: !flagGiven(fs, "tools"), ImageHosts: hosts}
 	v, err := install.ValidatePlan(p, inv, opt)
 	if err != nil {
 		return fmt.Errorf("plan check: %s does not fit the machine in %s; nothing would be touched:\n%w", file, *invFile, err)

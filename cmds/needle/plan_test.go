@@ -241,3 +241,31 @@ func TestKeyMixups(t *testing.T) {
 		t.Errorf("build --plan-key PRIV = %v, want a refusal naming the private key", err)
 	}
 }
+
+// TestPlanCheckImageHosts: with allowed image hosts (--image-host, or the
+// image's config dir), a plan fetching from another host is refused by
+// the dry run, as the boot refuses it.
+func TestPlanCheckImageHosts(t *testing.T) {
+	planFile := filepath.Join(planTestdata, "qemu.yaml")
+	inv := filepath.Join(planTestdata, "qemu-inventory.json")
+	conf := t.TempDir()
+	if err := os.WriteFile(filepath.Join(conf, "image-hosts"), []byte("prov.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"plan", "check", planFile, "--image-host", "prov.example"},
+		{"plan", "check", planFile, "--image-host", "prov.example", "--inventory", inv, "--boot-device", "sda"},
+		{"plan", "check", planFile, "--config-dir", conf},
+	} {
+		_, _, err := runCLI(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "not an allowed image host (prov.example)") {
+			t.Errorf("%s = %v, want a refusal naming the allowed hosts", strings.Join(args[2:], " "), err)
+		}
+	}
+	if _, _, err := runCLI(t, "plan", "check", planFile, "--image-host", "10.0.2.2", "--inventory", inv, "--boot-device", "sda"); err != nil {
+		t.Errorf("plan check with its own host allowed = %v", err)
+	}
+	if _, _, err := runCLI(t, "build", "--image-host", "http://prov.example/", "--out", filepath.Join(conf, "x.cpio")); err == nil || !strings.Contains(err.Error(), "not a host") {
+		t.Errorf("build --image-host URL = %v, want a refusal", err)
+	}
+}
