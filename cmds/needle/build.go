@@ -11,7 +11,9 @@ import (
 
 	"github.com/needle-boot/needle/initramfs"
 	"github.com/needle-boot/needle/internal/fileutil"
+	"github.com/needle-boot/needle/internal/install"
 	"github.com/needle-boot/needle/internal/manifest"
+	"github.com/needle-boot/needle/internal/plan"
 )
 
 // multiFlag collects a repeated flag.
@@ -20,7 +22,7 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("build", stderr)
 	var (
 		kernelDir = fs.String("kernel-dir", "", "kernel tree: `DIR` holding boot/vmlinuz-KVER and lib/modules/KVER (dpkg -x of a linux-image deb)")
@@ -52,12 +54,44 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&tools, "tool", "ELF program `SRC[:DEST]` added with its shared libraries (repeatable)")
 	fs.Var(&tools, "vendor-tool", "a RAID vendor tool `PATH[:DEST]` (sas2ircu, storcli, …), same as --tool: installed in /bin with its shared libraries")
 	fs.Var(&files, "file", "plain file `SRC:DEST` (repeatable)")
+	var imageHosts listFlag
+	fs.Var(&imageHosts, "image-host", "the only `HOST`[:PORT] the plan's image and file URLs may name (repeatable, comma-separated); baked into /etc/needle/image-hosts")
 	fs.Var(&mods, "module", "kernel module `NAME` (or path under lib/modules/KVER) to include (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("build: unexpected argument %q", fs.Arg(0))
+	}
+	// What is baked in is checked as the ramdisk will read it, before the
+	// build: a private key given as --plan-key is refused, as is a plan
+	// the ramdisk would refuse.
+	if *planKey != "" {
+		kd, err := os.ReadFile(*planKey)
+		if err != nil {
+			return fmt.Errorf("build: --plan-key: %w", err)
+		}
+		if _, err := plan.ParsePublicKeys(*planKey, kd); err != nil {
+			return fmt.Errorf("build: --plan-key: %w", err)
+		}
+	}
+	var hostsFile []byte
+	if len(imageHosts) > 0 {
+		hostsFile = []byte("# needle build --image-host: the only hosts a plan's URLs may name\n" + strings.Join(imageHosts, "\n") + "\n")
+		if _, err := plan.ParseHosts("--image-host", hostsFile); err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
+	} else if *planKey != "" {
+		fmt.Fprintln(stderr, "build: warning: --plan-key without --image-host: a signed plan may fetch images from any host")
+	}
+	if *planFile != "" {
+		data, err := plan.ReadFile(ctx, *planFile)
+		if err != nil {
+			return fmt.Errorf("build: --plan: %w", err)
+		}
+		if _, err := plan.Parse(*planFile, data); err != nil {
+			return fmt.Errorf("build: --plan %s is invalid:\n%w", *planFile, err)
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -99,6 +133,9 @@ func runBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		if f.src != "" {
 			spec.Files = append(spec.Files, initramfs.File{Src: f.src, Dest: f.dest, Mode: 0o644})
 		}
+	}
+	if hostsFile != nil {
+		spec.Files = append(spec.Files, initramfs.File{Data: hostsFile, Dest: "/etc/needle/" + install.ImageHosts, Mode: 0o644})
 	}
 	if *hwdbExtra != "" {
 		rules, err := filepath.Glob(filepath.Join(*hwdbExtra, "*.yaml"))

@@ -46,6 +46,10 @@ func runInstall(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("install: %s: %w", *line, err)
 	}
 	rep := report.New(report.Console{W: stdout, Boot: time.Now()})
+	// As the init does: a mistyped needle.* key is said, not ignored.
+	for _, w := range cfg.Warnings {
+		rep.Warnf("init", "kernel command line: %s", w)
+	}
 	m, err := install.OnHost(cfg, rep, nil)
 	if err != nil {
 		return fmt.Errorf("install: %w", err)

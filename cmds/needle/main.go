@@ -18,7 +18,12 @@ import (
 var version = "dev"
 
 func main() {
+	// The first SIGINT or SIGTERM cancels ctx, so the running step stops
+	// cleanly (an image write leaves the disk without a partition table);
+	// stop then restores the default handlers, so a second signal kills a
+	// step that does not notice ctx.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {

@@ -27,16 +27,16 @@ const planUsage = `usage:
 `
 
 // runPlan dispatches `needle plan check|sign|keygen`.
-func runPlan(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, planUsage)
 		return errors.New("plan: missing subcommand (check, sign or keygen)")
 	}
 	switch args[0] {
 	case "check":
-		return planCheck(args[1:], stdout, stderr)
+		return planCheck(ctx, args[1:], stdout, stderr)
 	case "sign":
-		return planSign(args[1:], stdout, stderr)
+		return planSign(ctx, args[1:], stdout, stderr)
 	case "keygen":
 		return planKeygen(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -77,7 +77,7 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
-func planCheck(args []string, stdout, stderr io.Writer) error {
+func planCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("plan check", stderr)
 	invFile := fs.String("inventory", "", "inventory JSON of the target machine (`needle inventory --json`)")
 	var tools, boot listFlag
@@ -87,6 +87,8 @@ func planCheck(args []string, stdout, stderr io.Writer) error {
 	configDir := fs.String("config-dir", "/etc/needle", "the image's config directory: its hwdb.d/ rules name RAID tools with the built-in ones, as at boot")
 	kernel := fs.String("kernel", "", "kernel release the hwdb rules are matched for (default: the inventory's)")
 	sigFile := fs.String("sig", "", "detached signature (default PLAN.sig)")
+	var hosts listFlag
+	fs.Var(&hosts, "image-host", "the only hosts the plan's URLs may name, as the image's needle build --image-host (default: --config-dir's image-hosts)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -96,7 +98,7 @@ func planCheck(args []string, stdout, stderr io.Writer) error {
 		return errors.New("plan check: want exactly one PLAN file")
 	}
 	file := pos[0]
-	data, err := os.ReadFile(file)
+	data, err := plan.ReadFile(ctx, file)
 	if err != nil {
 		return fmt.Errorf("plan check: %w", err)
 	}
@@ -111,6 +113,16 @@ func planCheck(args []string, stdout, stderr io.Writer) error {
 	p, err := plan.Parse(file, data)
 	if err != nil {
 		return fmt.Errorf("plan check: %s is invalid; nothing would be touched:\n%w", file, err)
+	}
+	if len(hosts) == 0 {
+		if hosts, err = install.LoadImageHosts(*configDir); err != nil {
+			return fmt.Errorf("plan check: %w", err)
+		}
+	} else if hosts, err = plan.ParseHosts("--image-host", []byte(strings.Join(hosts, "\n"))); err != nil {
+		return fmt.Errorf("plan check: %w", err)
+	}
+	if err := plan.CheckHosts(p, hosts); err != nil {
+		return fmt.Errorf("plan check: %s names a host the image does not allow; nothing would be touched:\n%w", file, err)
 	}
 	if *invFile == "" {
 		fmt.Fprintf(stdout, "plan %s (%s): schema and references valid; no --inventory given, so no disk was selected\n", p.Name, file)
@@ -127,7 +139,7 @@ func planCheck(args []string, stdout, stderr io.Writer) error {
 	if *kernel == "" {
 		*kernel = inv.Kernel
 	}
-	opt := install.Validation{DB: db, Kernel: *kernel, BootDevices: boot, Tools: tools, SkipToolCheck: !flagGiven(fs, "tools")}
+	opt := install.Validation{DB: db, Kernel: *kernel, BootDevices: boot, Tools: tools, SkipToolCheck: !flagGiven(fs, "tools"), ImageHosts: hosts}
 	v, err := install.ValidatePlan(p, inv, opt)
 	if err != nil {
 		return fmt.Errorf("plan check: %s does not fit the machine in %s; nothing would be touched:\n%w", file, *invFile, err)
@@ -193,7 +205,7 @@ func checkSignature(file string, data []byte, keyFile, sigFile string, stdout io
 	return nil
 }
 
-func planSign(args []string, stdout, stderr io.Writer) error {
+func planSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("plan sign", stderr)
 	keyFile := fs.String("key", "", "private key file (from needle plan keygen)")
 	out := fs.String("out", "", "signature file to write (default PLAN.sig)")
@@ -206,7 +218,7 @@ func planSign(args []string, stdout, stderr io.Writer) error {
 		return errors.New("plan sign: want --key PRIV and exactly one PLAN file")
 	}
 	file := pos[0]
-	data, err := os.ReadFile(file)
+	data, err := plan.ReadFile(ctx, file)
 	if err != nil {
 		return fmt.Errorf("plan sign: %w", err)
 	}
@@ -225,10 +237,39 @@ func planSign(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		*out = file + ".sig"
 	}
+	if err := sigTarget(*out, file, *keyFile); err != nil {
+		return fmt.Errorf("plan sign: %w", err)
+	}
 	if err := os.WriteFile(*out, plan.Sign(key, data), 0o644); err != nil {
 		return fmt.Errorf("plan sign: %w", err)
 	}
 	fmt.Fprintf(stdout, "signed %s -> %s (public key %s)\n", file, *out, pubOf(key))
+	return nil
+}
+
+// sigTarget refuses a signature path that is the plan or the key (by
+// name or as the same file), or an existing file that is not a signature:
+// `plan sign --out plan.yaml plan.yaml` must not replace the plan.
+func sigTarget(out, planFile, keyFile string) error {
+	st, err := os.Stat(out)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, what string }{{planFile, "the plan being signed"}, {keyFile, "the private key"}} {
+		if other, err := os.Stat(f.name); err == nil && os.SameFile(st, other) {
+			return fmt.Errorf("refusing to overwrite %s: it is %s (--out names the signature file, default PLAN.sig)", out, f.what)
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return err
+	}
+	if !plan.IsSignature(b) {
+		return fmt.Errorf("refusing to overwrite %s: it exists and is not a plan signature", out)
+	}
 	return nil
 }
 

@@ -184,3 +184,88 @@ boot: {reboot: {}}
 		t.Errorf("plan check (-want +got):\n%s\nfull output:\n%s", diff, out)
 	}
 }
+
+// TestPlanCheckTooLarge: a plan over the cap is refused naming the file and
+// the cap, before YAML sees it.
+func TestPlanCheckTooLarge(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "huge.yaml")
+	if err := os.WriteFile(p, []byte("version: 1\nname: "+strings.Repeat("x", 2<<20)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range [][]string{{"plan", "check", p}, {"plan", "sign", "--key", p, p}} {
+		_, _, err := runCLI(t, verb...)
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "over the 1 MiB cap") || len(err.Error()) > 1024 {
+			t.Errorf("%s of a 2 MiB plan = %.300v, want a short refusal naming %s and the cap", strings.Join(verb[:2], " "), err, p)
+		}
+	}
+}
+
+// TestKeyMixups: the mistakes a tired operator makes with keys and files
+// are refused before anything is written: a signature written over the
+// plan, a public key used to sign, a private key baked into an image or
+// given where public keys are read.
+func TestKeyMixups(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(planTestdata, "qemu.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	planFile := filepath.Join(dir, "plan.yaml")
+	if err := os.WriteFile(planFile, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, "plan", "keygen", "--out", filepath.Join(dir, "ops")); err != nil {
+		t.Fatal(err)
+	}
+	priv, pub := filepath.Join(dir, "ops.key"), filepath.Join(dir, "ops.pub")
+
+	for _, out := range []string{planFile, filepath.Join(dir, ".", "plan.yaml"), priv} {
+		_, _, err := runCLI(t, "plan", "sign", "--key", priv, "--out", out, planFile)
+		if err == nil || !strings.Contains(err.Error(), "refusing to overwrite") {
+			t.Errorf("plan sign --out %s = %v, want a refusal", out, err)
+		}
+	}
+	if got, _ := os.ReadFile(planFile); string(got) != string(src) {
+		t.Fatal("plan sign --out PLAN overwrote the plan")
+	}
+	if _, _, err := runCLI(t, "plan", "sign", "--key", pub, planFile); err == nil || !strings.Contains(err.Error(), "public key") {
+		t.Errorf("plan sign --key PUB = %v, want a refusal naming the public key", err)
+	}
+	if _, err := os.Stat(planFile + ".sig"); err == nil {
+		t.Error("plan sign --key PUB wrote a signature")
+	}
+	if _, _, err := runCLI(t, "plan", "check", planFile, "--key", priv); err == nil || !strings.Contains(err.Error(), "private key") {
+		t.Errorf("plan check --key PRIV = %v, want a refusal naming the private key", err)
+	}
+	if _, _, err := runCLI(t, "build", "--plan-key", priv, "--out", filepath.Join(dir, "img.cpio")); err == nil || !strings.Contains(err.Error(), "private key") {
+		t.Errorf("build --plan-key PRIV = %v, want a refusal naming the private key", err)
+	}
+}
+
+// TestPlanCheckImageHosts: with allowed image hosts (--image-host, or the
+// image's config dir), a plan fetching from another host is refused by
+// the dry run, as the boot refuses it.
+func TestPlanCheckImageHosts(t *testing.T) {
+	planFile := filepath.Join(planTestdata, "qemu.yaml")
+	inv := filepath.Join(planTestdata, "qemu-inventory.json")
+	conf := t.TempDir()
+	if err := os.WriteFile(filepath.Join(conf, "image-hosts"), []byte("prov.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"plan", "check", planFile, "--image-host", "prov.example"},
+		{"plan", "check", planFile, "--image-host", "prov.example", "--inventory", inv, "--boot-device", "sda"},
+		{"plan", "check", planFile, "--config-dir", conf},
+	} {
+		_, _, err := runCLI(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "not an allowed image host (prov.example)") {
+			t.Errorf("%s = %v, want a refusal naming the allowed hosts", strings.Join(args[2:], " "), err)
+		}
+	}
+	if _, _, err := runCLI(t, "plan", "check", planFile, "--image-host", "10.0.2.2", "--inventory", inv, "--boot-device", "sda"); err != nil {
+		t.Errorf("plan check with its own host allowed = %v", err)
+	}
+	if _, _, err := runCLI(t, "build", "--image-host", "http://prov.example/", "--out", filepath.Join(conf, "x.cpio")); err == nil || !strings.Contains(err.Error(), "not a host") {
+		t.Errorf("build --image-host URL = %v, want a refusal", err)
+	}
+}

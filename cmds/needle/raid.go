@@ -261,7 +261,7 @@ func runRaidApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return fmt.Errorf("raid apply: want --plan PLAN and no other argument")
 	}
-	data, err := os.ReadFile(*planFile)
+	data, err := plan.ReadFile(ctx, *planFile)
 	if err != nil {
 		return fmt.Errorf("raid apply: %w", err)
 	}

@@ -85,8 +85,14 @@ func isoLabel(b []byte) (string, bool) {
 	return cleanLabel(vd[40:72]), true
 }
 
+// cleanLabel ends the label at its first NUL, as the C strings of blkid
+// and the kernel do, so a label never carries a NUL into a comparison or
+// a log line.
 func cleanLabel(b []byte) string {
-	b = bytes.TrimRight(b, " \x00")
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	b = bytes.TrimRight(b, " ")
 	l := strings.TrimSpace(string(b))
 	if l == "NO NAME" { // mkfs.fat's "no label"
 		return ""

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/needle-boot/needle/internal/quote"
 )
 
 // Stage is the name of a stage of needle's sequence, as needle.break=,
@@ -122,7 +124,7 @@ func Parse(line string) (*Config, error) {
 		switch key {
 		case "needle.break", "needle.fail":
 			if StageIndex(val) < 0 {
-				return nil, fmt.Errorf("%s=%q: not a stage (want one of %s)", key, val, StageList())
+				return nil, fmt.Errorf("%s=%s: not a stage (want one of %s)", key, quote.Value(val), StageList())
 			}
 			if key == "needle.break" {
 				c.Break = val
@@ -160,7 +162,7 @@ func Parse(line string) (*Config, error) {
 			c.Bisect = val
 		case "needle.media":
 			if val != "usb" && val != "iso" {
-				return nil, fmt.Errorf("needle.media=%q: want usb or iso", val)
+				return nil, fmt.Errorf("needle.media=%s: want usb or iso", quote.Value(val))
 			}
 			c.Media = val
 		case "needle.onfail":
@@ -168,7 +170,7 @@ func Parse(line string) (*Config, error) {
 			case OnFailShell, OnFailReboot, OnFailPoweroff:
 				c.OnFail = val
 			default:
-				return nil, fmt.Errorf("needle.onfail=%q: want shell, reboot or poweroff", val)
+				return nil, fmt.Errorf("needle.onfail=%s: want shell, reboot or poweroff", quote.Value(val))
 			}
 		case "ip":
 			if val == "" {
@@ -187,7 +189,7 @@ func Parse(line string) (*Config, error) {
 			c.BootIF = mac
 		default:
 			if strings.HasPrefix(key, "needle.") {
-				c.Warnings = append(c.Warnings, fmt.Sprintf("unknown key %s ignored (known: %s)", key, strings.Join(knownKeys, " ")))
+				c.Warnings = append(c.Warnings, fmt.Sprintf("unknown key %s ignored (known: %s)", quote.Cut(key), strings.Join(knownKeys, " ")))
 			}
 		}
 	}
@@ -206,7 +208,7 @@ func flag(key, val string, hasVal bool) (bool, error) {
 	case "0", "n", "no", "false", "off":
 		return false, nil
 	}
-	return false, fmt.Errorf("%s=%q: want no value, 1 or 0", key, val)
+	return false, fmt.Errorf("%s=%s: want no value, 1 or 0", key, quote.Value(val))
 }
 
 // checkURL accepts http and https URLs; ${var} templates are allowed in the
@@ -218,13 +220,13 @@ func checkURL(key, val string) error {
 	probe := strings.NewReplacer("${", "", "}", "").Replace(val)
 	u, err := url.Parse(probe)
 	if err != nil {
-		return fmt.Errorf("%s=%q: %w", key, val, err)
+		return fmt.Errorf("%s=%s: not a URL", key, quote.Value(val))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%s=%q: scheme %q, want http or https", key, val, u.Scheme)
+		return fmt.Errorf("%s=%s: scheme %s, want http or https", key, quote.Value(val), quote.Value(u.Scheme))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%s=%q: no host", key, val)
+		return fmt.Errorf("%s=%s: no host", key, quote.Value(val))
 	}
 	return nil
 }
@@ -234,14 +236,14 @@ func checkURL(key, val string) error {
 func ParseBootIF(v string) (net.HardwareAddr, error) {
 	htype, rest, ok := strings.Cut(v, "-")
 	if !ok || len(htype) != 2 {
-		return nil, fmt.Errorf("BOOTIF=%q: want 01-aa-bb-cc-dd-ee-ff", v)
+		return nil, fmt.Errorf("BOOTIF=%s: want 01-aa-bb-cc-dd-ee-ff", quote.Value(v))
 	}
 	mac, err := net.ParseMAC(rest)
 	if err != nil || len(mac) != 6 {
-		return nil, fmt.Errorf("BOOTIF=%q: %q is not an Ethernet MAC", v, rest)
+		return nil, fmt.Errorf("BOOTIF=%s: %s is not an Ethernet MAC", quote.Value(v), quote.Value(rest))
 	}
 	if htype != "01" {
-		return nil, fmt.Errorf("BOOTIF=%q: hardware type %s, only 01 (Ethernet) is supported", v, htype)
+		return nil, fmt.Errorf("BOOTIF=%s: hardware type %s, only 01 (Ethernet) is supported", quote.Value(v), htype)
 	}
 	return mac, nil
 }

@@ -1,6 +1,7 @@
 package cmdline
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -80,4 +81,16 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("Parse(%q) left OnFail empty", s)
 		}
 	})
+}
+
+// TestErrorsShort: a huge value (needle install --cmdline reads any file)
+// is quoted cut in the error, not echoed whole.
+func TestErrorsShort(t *testing.T) {
+	big := strings.Repeat("x", 100000)
+	for _, line := range []string{"needle.onfail=" + big, "needle.plan=http://" + big + "%zz", "needle.plan=ftp" + big + "://x/", "BOOTIF=" + big, "needle.break=" + big, "needle.debug=" + big, "needle.media=" + big} {
+		_, err := Parse(line)
+		if err == nil || len(err.Error()) > 512 || !strings.Contains(err.Error(), "…") {
+			t.Errorf("Parse(%.30q…) = %.200v (%d bytes), want a short error with the value cut", line, err, len(fmt.Sprint(err)))
+		}
+	}
 }

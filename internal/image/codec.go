@@ -55,7 +55,7 @@ func decoder(r io.Reader) (io.ReadCloser, string, error) {
 		}
 		return d.IOReadCloser(), codec, nil
 	case "xz":
-		if head, _ := br.Peek(12 + 1024); xzParallelOK(head) {
+		if head, _ := br.Peek(12 + 1024); runtime.GOMAXPROCS(0) >= 2 && xzParallelOK(head) {
 			return newXzParallel(br, min(runtime.GOMAXPROCS(0), 4)), codec, nil
 		}
 		d, err := xz.NewReader(br)

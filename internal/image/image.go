@@ -113,6 +113,13 @@ type Options struct {
 	// (default 5); Backoff is the first wait, doubled each time up to 30 s.
 	Retries int
 	Backoff time.Duration
+	// StallTimeout is how long a connection may deliver no byte (headers
+	// included) before it is dropped and resumed (default 60 s).
+	// MaxReconnects bounds the dropped connections of one write, progress
+	// or not (default 50), so a server that sends a little and stalls
+	// every time ends in an error rather than a crawl.
+	StallTimeout  time.Duration
+	MaxReconnects int
 	// Sleep waits between retries; tests replace it. Nil: a timer that
 	// honours ctx, for a jittered time (fetch.Jitter: between half and
 	// one and a half times the backoff), so a fleet whose image server
@@ -166,6 +173,12 @@ func (o *Options) defaults() error {
 	}
 	if o.Backoff == 0 {
 		o.Backoff = time.Second
+	}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = time.Minute
+	}
+	if o.MaxReconnects == 0 {
+		o.MaxReconnects = 50
 	}
 	if o.ProgressInterval == 0 {
 		o.ProgressInterval = time.Second

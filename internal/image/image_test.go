@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -770,5 +771,88 @@ func TestDefaultSleepIsJittered(t *testing.T) {
 	}
 	if hi-lo < 2*time.Millisecond {
 		t.Errorf("waits between %v and %v for a backoff of %v: not jittered", lo, hi, d)
+	}
+}
+
+// stallServer serves data (strong ETag, Range) but, for the first stalls
+// requests, sends the headers and the first 64 KiB of the answer and then
+// goes quiet until the client gives up or 5 s pass: the handler always ends
+// by itself, so the test server closes.
+func stallServer(t *testing.T, data []byte, stalls int) (*httptest.Server, *atomic.Int32) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := requests.Add(1)
+		w.Header().Set("ETag", `"img-v1"`)
+		if int(n) > stalls {
+			http.ServeContent(w, r, "img", time.Unix(1700000000, 0), bytes.NewReader(data))
+			return
+		}
+		start := int64(0)
+		if rng := r.Header.Get("Range"); rng != "" {
+			fmt.Sscanf(rng, "bytes=%d-", &start)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(data)-1, len(data)))
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)-int(start)))
+			w.WriteHeader(http.StatusPartialContent)
+		} else {
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		}
+		w.Write(data[start:min(start+64<<10, int64(len(data)))])
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &requests
+}
+
+func TestWriteStalledServerResumes(t *testing.T) {
+	const size = 8 << 20
+	img := makeDiskImage(t, size)
+	payload := compress(t, "none", img)
+	srv, reqs := stallServer(t, payload, 2)
+	dst := newTarget(t, size)
+	// Without a watchdog the read blocks until this deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := Write(ctx, dst, Source{URL: srv.URL + "/img", Hash: sha256Of(payload)},
+		Options{Logger: testLogger(t), Sleep: noSleep, StallTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Write from a server that stalls twice = %v, want it resumed", err)
+	}
+	if res.Resumes != 2 || reqs.Load() != 3 {
+		t.Errorf("resumes %d, requests %d, want 2 and 3", res.Resumes, reqs.Load())
+	}
+	if !bytes.Equal(readAll(t, dst), img) {
+		t.Error("target differs from the image after resuming stalls")
+	}
+}
+
+func TestWriteStalledServerGivesUp(t *testing.T) {
+	const size = 8 << 20
+	img := makeDiskImage(t, size)
+	payload := compress(t, "none", img)
+	srv, reqs := stallServer(t, payload, 1000)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	url := srv.URL + "/img"
+	_, err := Write(ctx, newTarget(t, size), Source{URL: url, Hash: sha256Of(payload)},
+		Options{Logger: testLogger(t), Sleep: noSleep, StallTimeout: 100 * time.Millisecond, Retries: 2, MaxReconnects: 5})
+	if err == nil {
+		t.Fatal("Write from a server that always stalls succeeded")
+	}
+	for _, want := range []string{url, "no data for 100ms", "at offset"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Write error %q does not contain %q", err, want)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Errorf("Write ran until the test's deadline: %v", err)
+	}
+	// Each connection brings 64 KiB, so the consecutive-failure bound
+	// alone never trips; the total bound does: 1 + 5 reconnects.
+	if reqs.Load() != 6 {
+		t.Errorf("%d requests, want 6 (1 + MaxReconnects 5)", reqs.Load())
 	}
 }

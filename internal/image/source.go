@@ -101,8 +101,9 @@ func open(ctx context.Context, src Source, opts *Options, log *slog.Logger) (str
 }
 
 // defaultClient has connect and header timeouts but no overall timeout: a
-// large image takes as long as it takes, and a stalled body is caught by the
-// transport's idle handling and resumed.
+// large image takes as long as it takes. The transport has no read
+// deadline on a body: a server that stops sending mid-body is caught by
+// httpStream's watchdog (Options.StallTimeout) and resumed.
 func defaultClient() *http.Client {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -149,7 +150,38 @@ type httpStream struct {
 	total   int64
 	ifRange string
 	fails   int // consecutive failures without progress
+	drops   int // connections lost, progress or not
 	resumes int
+	// The watchdog: each request runs under its own context, cancelled
+	// with errStalled when no byte arrives for Options.StallTimeout.
+	watch  *time.Timer
+	cancel context.CancelCauseFunc
+	reqCtx context.Context
+}
+
+// errStalled is the cause a request's context is cancelled with by the
+// watchdog.
+var errStalled = errors.New("stalled")
+
+// stalled turns the error of a request the watchdog ended into one that
+// names the URL, the silence and the offset.
+func (s *httpStream) stalled(err error) error {
+	if s.reqCtx != nil && errors.Is(context.Cause(s.reqCtx), errStalled) && s.ctx.Err() == nil {
+		return fmt.Errorf("GET %s: no data for %v at offset %d (server stalled)", s.url, s.opts.StallTimeout, s.off)
+	}
+	return err
+}
+
+// endRequest stops the watchdog and releases the request's context.
+func (s *httpStream) endRequest() {
+	if s.watch != nil {
+		s.watch.Stop()
+		s.watch = nil
+	}
+	if s.cancel != nil {
+		s.cancel(nil)
+		s.cancel = nil
+	}
 }
 
 func (s *httpStream) Offset() int64 { return s.off }
@@ -157,6 +189,7 @@ func (s *httpStream) Total() int64  { return s.total }
 func (s *httpStream) Resumes() int  { return s.resumes }
 
 func (s *httpStream) Close() error {
+	defer s.endRequest()
 	if s.body != nil {
 		return s.body.Close()
 	}
@@ -198,7 +231,11 @@ func (s *httpStream) backoff(cause error) error {
 }
 
 func (s *httpStream) request() error {
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, s.url, nil)
+	s.endRequest()
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	s.reqCtx, s.cancel = ctx, cancel
+	s.watch = time.AfterFunc(s.opts.StallTimeout, func() { cancel(errStalled) })
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
 	if err != nil {
 		return permanentError{err}
 	}
@@ -212,7 +249,7 @@ func (s *httpStream) request() error {
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return err
+		return s.stalled(err)
 	}
 	ok := func() error {
 		switch {
@@ -298,6 +335,7 @@ func (s *httpStream) Read(p []byte) (int, error) {
 		s.off += int64(n)
 		if n > 0 {
 			s.fails = 0
+			s.watch.Reset(s.opts.StallTimeout)
 		}
 		if errors.Is(err, io.EOF) {
 			if s.total < 0 || s.off >= s.total {
@@ -311,8 +349,13 @@ func (s *httpStream) Read(p []byte) (int, error) {
 		if s.ctx.Err() != nil {
 			return n, s.ctx.Err()
 		}
+		err = s.stalled(err)
 		s.body.Close()
 		s.body = nil
+		s.endRequest()
+		if s.drops++; s.drops > s.opts.MaxReconnects {
+			return n, fmt.Errorf("giving up after %d lost connections: %w", s.drops, err)
+		}
 		if n > 0 {
 			// Hand over what arrived; the next Read reconnects.
 			s.log.Warn("image connection dropped", "offset", s.off, "err", err)

@@ -11,7 +11,6 @@ import (
 	"hash/crc32"
 	"hash/crc64"
 	"io"
-	"runtime"
 
 	"github.com/ulikunitz/xz/lzma"
 )
@@ -141,9 +140,10 @@ func xzCheckSize(t byte) int {
 }
 
 // xzParallelOK says whether the stream starting at head (stream header and
-// first block header) can be decoded in parallel.
+// first block header) can be decoded in parallel: a property of the
+// stream; whether it is worth it on this machine is the caller's choice.
 func xzParallelOK(head []byte) bool {
-	if runtime.GOMAXPROCS(0) < 2 || len(head) < 13 {
+	if len(head) < 13 {
 		return false
 	}
 	h, err := parseXzBlockHeader(head[12:])

@@ -45,6 +45,14 @@ func TestXzParallel(t *testing.T) {
 			if !xzParallelOK(payload[:min(len(payload), 12+1024)]) {
 				t.Fatal("host xz output not recognised as parallel-decodable")
 			}
+			// The parallel decoder itself, with two workers whatever
+			// GOMAXPROCS is (Write picks it only with 2 or more).
+			x := newXzParallel(bufio.NewReader(bytes.NewReader(payload)), 2)
+			got, err := io.ReadAll(x)
+			x.Close()
+			if err != nil || !bytes.Equal(got, img) {
+				t.Fatalf("parallel xz decode: %v, content equal %v", err, bytes.Equal(got, img))
+			}
 			dst := newTarget(t, 12<<20)
 			res, err := Write(context.Background(), dst, Source{Path: writeTemp(t, payload), Hash: sha256Of(payload)}, Options{})
 			if err != nil {

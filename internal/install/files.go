@@ -177,7 +177,7 @@ func (m *Machine) writeFiles(ctx context.Context, in installed) error {
 		if mode == 0 {
 			mode = 0o644
 		}
-		if err := writeFile(filepath.Join(dir, f.Path), data, os.FileMode(mode), uid, gid); err != nil {
+		if err := writeFile(dir, f.Path, data, os.FileMode(mode), uid, gid); err != nil {
 			return fmt.Errorf("%s on %s: %w", f.Path, f.Filesystem, err)
 		}
 		m.Report.Infof("files", "%s on %s: %d bytes, mode %04o, owner %d:%d", f.Path, f.Filesystem, len(data), mode, uid, gid)
@@ -193,22 +193,21 @@ func (m *Machine) writeFiles(ctx context.Context, in installed) error {
 			return err
 		}
 		if conf := in.vols.MDConf; len(conf) > 0 {
-			if err := appendFile(filepath.Join(dir, "etc/mdadm/mdadm.conf"), strings.Join(conf, "\n")+"\n"); err != nil {
+			if err := appendFile(dir, "/etc/mdadm/mdadm.conf", strings.Join(conf, "\n")+"\n"); err != nil {
 				return fmt.Errorf("mdadm.conf: %w", err)
 			}
 			m.Report.Infof("files", "/etc/mdadm/mdadm.conf: %d arrays", len(conf))
 		}
-		logDir := filepath.Join(dir, "var/log/needle")
 		for _, f := range []string{"events.jsonl", "inventory.json", "plan.yaml"} {
 			b, err := os.ReadFile(m.run(f))
 			if err != nil {
 				continue
 			}
-			if err := writeFile(filepath.Join(logDir, f), b, 0o644, 0, 0); err != nil {
+			if err := writeFile(dir, "/var/log/needle/"+f, b, 0o644, 0, 0); err != nil {
 				return fmt.Errorf("/var/log/needle/%s: %w", f, err)
 			}
 		}
-		if err := writeFile(filepath.Join(dir, ReceiptFile), receipt, 0o644, 0, 0); err != nil {
+		if err := writeFile(dir, ReceiptFile, receipt, 0o644, 0, 0); err != nil {
 			return fmt.Errorf("/%s: %w", ReceiptFile, err)
 		}
 		m.Report.Infof("files", "needle's log, inventory, plan and receipt kept in /var/log/needle on %s", ref)
@@ -240,69 +239,20 @@ func (m *Machine) contents(ctx context.Context, f plan.File) ([]byte, error) {
 	return b, nil
 }
 
-// writeFile writes atomically (temporary file, fsync, rename), creating
-// parent directories.
-func writeFile(p string, data []byte, mode os.FileMode, uid, gid int) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".needle-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	// vfat has no owners: chown fails there, and that is fine at 0:0.
-	if err := tmp.Chown(uid, gid); err != nil && (uid != 0 || gid != 0) {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
-}
-
-func appendFile(p, s string) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(s); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // owner resolves "user[:group]" (names from the installed system's
-// /etc/passwd and /etc/group under root, or numbers).
+// /etc/passwd and /etc/group, resolved inside root, or numbers).
 func owner(root, spec string) (int, int, error) {
 	if spec == "" {
 		return 0, 0, nil
 	}
 	u, g, hasGroup := strings.Cut(spec, ":")
-	uid, ugid, err := lookup(filepath.Join(root, "etc/passwd"), u, true)
+	uid, ugid, err := lookup(root, "/etc/passwd", u, true)
 	if err != nil {
 		return 0, 0, err
 	}
 	gid := ugid
 	if hasGroup {
-		if gid, _, err = lookup(filepath.Join(root, "etc/group"), g, false); err != nil {
+		if gid, _, err = lookup(root, "/etc/group", g, false); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -311,11 +261,11 @@ func owner(root, spec string) (int, int, error) {
 
 // lookup finds a name (or takes a number) in a passwd or group file; for
 // passwd it also returns the user's primary group.
-func lookup(file, name string, passwd bool) (int, int, error) {
+func lookup(root, file, name string, passwd bool) (int, int, error) {
 	if n, err := strconv.Atoi(name); err == nil {
 		return n, n, nil
 	}
-	f, err := os.Open(file)
+	f, err := openInRoot(root, file)
 	if err != nil {
 		return 0, 0, fmt.Errorf("owner %q: %w", name, err)
 	}

@@ -23,6 +23,7 @@ const (
 	PlanFile    = "plan.yaml"
 	PlanSigFile = "plan.yaml.sig"
 	PlanKeys    = "plan-keys.pub"
+	ImageHosts  = "image-hosts" // needle build --image-host: plan.ParseHosts
 	CAFile      = "ca.pem"
 )
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/needle-boot/needle/hwdb"
@@ -27,7 +28,7 @@ func (m *Machine) fetchPlan(ctx context.Context, inv *inventory.Inventory, mods 
 	if mods.Medium != nil && mods.Medium.PlanPath != "" {
 		embedded = mods.Medium.PlanPath // the operator carried it: it wins
 	}
-	switch b, err := os.ReadFile(embedded); {
+	switch b, err := plan.ReadFile(ctx, embedded); {
 	case err == nil:
 		body, pl.URL = b, embedded
 		if s, err := os.ReadFile(embedded + ".sig"); err == nil {
@@ -45,6 +46,7 @@ func (m *Machine) fetchPlan(ctx context.Context, inv *inventory.Inventory, mods 
 		pl.URL = url
 		m.Report.Infof("plan", "fetching %s", url)
 		c := m.fetcher()
+		c.MaxBytes = plan.MaxSize // and its signature, 64 bytes
 		if body, err = c.Get(ctx, url); err != nil {
 			return nil, err
 		}
@@ -119,7 +121,11 @@ func (m *Machine) validatePlan(pl *Planned, inv *inventory.Inventory, mods *Modu
 	if m.Tools == nil {
 		m.Tools = ToolsInImage()
 	}
-	v, err := ValidatePlan(pl.Plan, inv, Validation{DB: mods.HWDB, Kernel: m.KernelRelease, Tools: m.Tools, BootDevices: mods.BootDevices()})
+	hosts, err := LoadImageHosts(m.ConfigDir)
+	if err != nil {
+		return err
+	}
+	v, err := ValidatePlan(pl.Plan, inv, Validation{DB: mods.HWDB, Kernel: m.KernelRelease, Tools: m.Tools, BootDevices: mods.BootDevices(), ImageHosts: hosts})
 	if err != nil {
 		return err
 	}
@@ -144,6 +150,21 @@ type Validation struct {
 	Tools         []string
 	SkipToolCheck bool
 	BootDevices   []string // the boot medium's: never erased unless named
+	ImageHosts    []string // the only hosts the plan's URLs may name, if any
+}
+
+// LoadImageHosts reads the image's allowed image hosts (configDir/
+// image-hosts, from needle build --image-host); none when it is absent.
+func LoadImageHosts(configDir string) ([]string, error) {
+	file := filepath.Join(configDir, ImageHosts)
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return plan.ParseHosts(file, b)
 }
 
 // ValidatePlan checks p against inv the one way the boot (plan/validate),
@@ -151,7 +172,7 @@ type Validation struct {
 // would be erased, and the tool each controller's entry runs, as the plan
 // or else the hwdb names it.
 func ValidatePlan(p *plan.Plan, inv *inventory.Inventory, v Validation) (*plan.Validated, error) {
-	opt := plan.Options{Tools: v.Tools, SkipToolCheck: v.SkipToolCheck, BootDevices: v.BootDevices}
+	opt := plan.Options{Tools: v.Tools, SkipToolCheck: v.SkipToolCheck, BootDevices: v.BootDevices, ImageHosts: v.ImageHosts}
 	if v.DB != nil {
 		opt.ToolFor = raid.HWDBTool(v.DB, inv.DMI, v.Kernel)
 	}

@@ -1,11 +1,16 @@
 package network
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/needle-boot/needle/internal/quote"
 )
 
 // Method is how an interface gets its address.
@@ -222,6 +227,20 @@ func parseIPLong(s string, fields []string) (IPConfig, error) {
 			bits = defaultBits(client)
 		}
 		c.Addr = netip.PrefixFrom(client, bits)
+		if err := checkHost(c.Addr); err != nil {
+			return fail("client-ip", field(0), err)
+		}
+		if c.Gateway.IsValid() {
+			// The kernel refuses an off-link gateway too ("IP-Config:
+			// Gateway not on directly connected network", ic_setup_routes
+			// in net/ipv4/ipconfig.c).
+			if err := checkHost(netip.PrefixFrom(c.Gateway, bits)); err != nil {
+				return fail("gw-ip", field(2), err)
+			}
+			if !c.Addr.Masked().Contains(c.Gateway) {
+				return fail("gw-ip", field(2), fmt.Errorf("not in %s, the client's subnet", c.Addr.Masked()))
+			}
+		}
 		if field(6) == "" {
 			c.Method = MethodStatic
 		}
@@ -268,7 +287,34 @@ func parseIPLong(s string, fields []string) (IPConfig, error) {
 
 // ipFail is ip='s error: the whole value, the field by its name, the cause.
 func ipFail(s, field, val string, err error) (IPConfig, error) {
-	return IPConfig{}, fmt.Errorf("ip=%q: field %s %q: %w", s, field, val, err)
+	return IPConfig{}, fmt.Errorf("ip=%s: field %s %s: %w", quote.Value(s), field, quote.Value(val), err)
+}
+
+// checkHost refuses an address that cannot be a host's own: unspecified,
+// loopback, multicast, the limited broadcast, and in IPv4 subnets of up
+// to /30 the subnet's network and broadcast addresses.
+func checkHost(p netip.Prefix) error {
+	a := p.Addr()
+	switch {
+	case a.IsUnspecified():
+		return errors.New("unspecified address")
+	case a.IsLoopback():
+		return errors.New("loopback address")
+	case a.IsMulticast():
+		return errors.New("multicast address")
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return errors.New("the broadcast address")
+	}
+	if a.Is4() && p.Bits() <= 30 {
+		host := binary.BigEndian.Uint32(a.AsSlice()) &^ (^uint32(0) << (32 - p.Bits()))
+		switch host {
+		case 0:
+			return fmt.Errorf("the network address of %s", p.Masked())
+		case ^uint32(0) >> p.Bits():
+			return fmt.Errorf("the broadcast address of %s", p.Masked())
+		}
+	}
+	return nil
 }
 
 // splitFields splits on colons outside brackets and strips the brackets.
@@ -517,6 +563,28 @@ type Bond struct {
 // BondOption is one name=value of bond='s options.
 type BondOption struct{ Name, Value string }
 
+// bondModes are the bonding driver's modes by name and number
+// (Documentation/networking/bonding.rst, "mode").
+var bondModes = []string{"balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb", "0", "1", "2", "3", "4", "5", "6"}
+
+// bondCounts are the bonding options that take a count or milliseconds,
+// never negative (bonding.rst).
+var bondCounts = []string{"miimon", "updelay", "downdelay", "arp_interval", "peer_notif_delay", "num_grat_arp", "num_unsol_na", "resend_igmp", "min_links", "packets_per_slave", "lp_interval", "ad_actor_sys_prio", "ad_user_port_key", "tlb_dynamic_lb", "all_slaves_active", "use_carrier"}
+
+// checkBondOption checks the values the driver would refuse only once the
+// bond is created: mode, and the numeric options.
+func checkBondOption(k, v string) error {
+	switch {
+	case k == "mode" && !slices.Contains(bondModes, v):
+		return fmt.Errorf("want one of %s", strings.Join(bondModes[:7], ", "))
+	case slices.Contains(bondCounts, k):
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			return errors.New("want a number, 0 or more")
+		}
+	}
+	return nil
+}
+
 // ParseBond reads dracut's bond=<bondname>[:<bondslaves>:[:<options>[:<mtu>]]]:
 // slaves and options comma-separated, arp_ip_target's several addresses
 // separated by ';'. A bare "bond" means bond0:eth0,eth1:mode=balance-rr
@@ -532,11 +600,11 @@ func ParseBond(s string) (Bond, error) {
 		parts = append(parts[:2], parts[3:]...)
 	}
 	if len(parts) > 4 {
-		return Bond{}, fmt.Errorf("bond=%q: want <bondname>[:<bondslaves>[:<options>[:<mtu>]]]", s)
+		return Bond{}, fmt.Errorf("bond=%s: want <bondname>[:<bondslaves>[:<options>[:<mtu>]]]", quote.Value(s))
 	}
 	b := Bond{Name: parts[0]}
 	if err := checkIfName(b.Name); err != nil {
-		return Bond{}, fmt.Errorf("bond=%q: bondname %q: %w", s, b.Name, err)
+		return Bond{}, fmt.Errorf("bond=%s: bondname %s: %w", quote.Value(s), quote.Value(b.Name), err)
 	}
 	slaves := "eth0,eth1"
 	if len(parts) > 1 && parts[1] != "" {
@@ -544,7 +612,13 @@ func ParseBond(s string) (Bond, error) {
 	}
 	for _, sl := range strings.Split(slaves, ",") {
 		if err := checkIfName(sl); err != nil {
-			return Bond{}, fmt.Errorf("bond=%q: bondslave %q: %w", s, sl, err)
+			return Bond{}, fmt.Errorf("bond=%s: bondslave %s: %w", quote.Value(s), quote.Value(sl), err)
+		}
+		if sl == b.Name {
+			return Bond{}, fmt.Errorf("bond=%s: bondslave %q is the bond itself", quote.Value(s), sl)
+		}
+		if slices.Contains(b.Slaves, sl) {
+			return Bond{}, fmt.Errorf("bond=%s: bondslave %q given twice", quote.Value(s), sl)
 		}
 		b.Slaves = append(b.Slaves, sl)
 	}
@@ -555,14 +629,20 @@ func ParseBond(s string) (Bond, error) {
 	for _, o := range strings.Split(opts, ",") {
 		k, v, ok := strings.Cut(o, "=")
 		if !ok || k == "" || v == "" {
-			return Bond{}, fmt.Errorf("bond=%q: option %q: want name=value", s, o)
+			return Bond{}, fmt.Errorf("bond=%s: option %s: want name=value", quote.Value(s), quote.Value(o))
+		}
+		if slices.ContainsFunc(b.Options, func(x BondOption) bool { return x.Name == k }) {
+			return Bond{}, fmt.Errorf("bond=%s: option %s given twice", quote.Value(s), quote.Value(k))
+		}
+		if err := checkBondOption(k, v); err != nil {
+			return Bond{}, fmt.Errorf("bond=%s: %s %s: %w", quote.Value(s), quote.Cut(k), quote.Value(v), err)
 		}
 		b.Options = append(b.Options, BondOption{k, v})
 	}
 	if len(parts) > 3 && parts[3] != "" {
 		mtu, err := parseMTU(parts[3])
 		if err != nil {
-			return Bond{}, fmt.Errorf("bond=%q: mtu %q: %w", s, parts[3], err)
+			return Bond{}, fmt.Errorf("bond=%s: mtu %s: %w", quote.Value(s), quote.Value(parts[3]), err)
 		}
 		b.MTU = mtu
 	}

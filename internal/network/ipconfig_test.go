@@ -290,3 +290,46 @@ func TestParseBond(t *testing.T) {
 		})
 	}
 }
+
+// TestParseRefusesNonsense: values the kernel or the bonding driver would
+// refuse later, or that configure nothing usable, are refused when the
+// command line is read, naming the field.
+func TestParseRefusesNonsense(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"255.255.255.255::1.1.1.1:8::eth0:off", "client-ip"},
+		{"224.0.0.1::::::off", "client-ip"},
+		{"127.0.0.1::::::off", "client-ip"},
+		{"0.0.0.0:::255.0.0.0:::off", "client-ip"},
+		{"10.0.0.255::10.0.0.1:255.255.255.0::eth0:off", "broadcast"},
+		{"10.0.0.5::10.1.0.1:255.255.255.0::eth0:off", "not in 10.0.0.0/24"},
+		{"10.0.0.5::10.0.0.255:255.255.255.0::eth0:off", "gw-ip"},
+		{"10.0.0.5::" + strings.Repeat("9", 5000) + ":255.255.255.0::eth0:off", "…"},
+	} {
+		if got, err := ParseIP(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) || len(err.Error()) > 512 {
+			t.Errorf("ParseIP(%.60q) = %+v, %.300v; want a short error containing %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, ok := range []string{"10.0.0.5::10.0.0.1:255.255.255.0::eth0:off", "192.168.1.10:::255.255.255.255::eth0:off", "10.0.0.5:::31::eth0:off"} {
+		if _, err := ParseIP(ok); err != nil {
+			t.Errorf("ParseIP(%q) = %v", ok, err)
+		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"bond0:eth0,eth0", `bondslave "eth0" given twice`},
+		{"bond0:eth0,eth1:mode=explode", `mode "explode"`},
+		{"bond0:eth0,eth1:miimon=-1", `miimon "-1"`},
+		{"bond0:eth0,eth1:updelay=x", `updelay "x"`},
+		{"bond0:eth0,eth1:mode=1,mode=2", `option "mode" given twice`},
+		{"bond0:bond0", `bondslave "bond0" is the bond itself`},
+		{"bond0:eth0:mode=" + strings.Repeat("x", 5000), "…"},
+	} {
+		if got, err := ParseBond(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) || len(err.Error()) > 512 {
+			t.Errorf("ParseBond(%.60q) = %+v, %.300v; want a short error containing %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, ok := range []string{"bond0:eno1,eno2:mode=4,miimon=0", "bond0:eno1:mode=balance-alb,downdelay=200"} {
+		if _, err := ParseBond(ok); err != nil {
+			t.Errorf("ParseBond(%q) = %v", ok, err)
+		}
+	}
+}

@@ -1,12 +1,17 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/needle-boot/needle/internal/quote"
 )
 
 // Parse decodes a plan strictly and runs the semantic checks. file names the
@@ -623,6 +628,29 @@ func (c *checker) mountable(name string) error {
 	return nil
 }
 
+// filePath checks what path.Clean leaves to the kernel: a NUL ends the
+// path the syscall sees, control characters make the path unreadable in
+// every log, and NAME_MAX and PATH_MAX (include/uapi/linux/limits.h) make
+// open fail. All of them would fail only after the disks were erased.
+func filePath(p string) error {
+	switch {
+	case strings.IndexByte(p, 0) >= 0:
+		return errors.New("contains a NUL byte")
+	case strings.IndexFunc(p, unicode.IsControl) >= 0:
+		return errors.New("contains a control character")
+	case !utf8.ValidString(p):
+		return errors.New("is not valid UTF-8")
+	case len(p) > 4095:
+		return fmt.Errorf("is %d bytes, over PATH_MAX (4095 bytes)", len(p))
+	}
+	for _, c := range strings.Split(p[1:], "/") {
+		if len(c) > 255 {
+			return fmt.Errorf("component %s is %d bytes, over NAME_MAX (255 bytes)", quote.Value(c), len(c))
+		}
+	}
+	return nil
+}
+
 func (c *checker) files() {
 	seen := map[string]int{}
 	for i := range c.p.Files {
@@ -632,7 +660,11 @@ func (c *checker) files() {
 		case f.Path == "":
 			c.l.Add(f.Pos.Line, "file has no path")
 		case !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/":
-			c.l.Add(f.Pos.Of("path"), "%s: path must be absolute and clean (no .., no trailing /)", where)
+			c.l.Add(f.Pos.Of("path"), "%s: path must be absolute and clean (no .., no empty component, no trailing /)", where)
+		default:
+			if err := filePath(f.Path); err != nil {
+				c.l.Add(f.Pos.Of("path"), "%s: path %v", where, err)
+			}
 		}
 		key := f.Filesystem + "\x00" + f.Path
 		if first, dup := seen[key]; dup {

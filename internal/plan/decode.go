@@ -1,9 +1,15 @@
 package plan
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"os"
 	"reflect"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/needle-boot/needle/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
@@ -24,10 +30,52 @@ type (
 // server with ten partitions each about three thousand.
 const maxNodes = 20000
 
+// MaxSize caps a plan's bytes before YAML sees them. A plan is kilobytes;
+// yaml.v3 builds the node tree of the whole input before the decoder's
+// node count applies (TestDecodeMemoryBounded measures the worst cases),
+// and that tree costs about 65 times the input, so the cap is what bounds
+// the ramdisk's memory. The fetch, `needle plan check`, `plan sign` and
+// `raid apply --plan` all read through it.
+const MaxSize = 1 << 20
+
+// tooLarge is the refusal of a plan over MaxSize.
+func tooLarge(file string, size string) error {
+	return Errors{{File: file, Msg: fmt.Sprintf("plan is %s bytes, over the %d MiB cap (a plan is kilobytes; large files belong in an image)", size, MaxSize>>20)}}
+}
+
+// ReadFile reads a plan from a file, refusing one over MaxSize without
+// reading further (an endless file such as /dev/zero included). A FIFO or
+// terminal is read through the runtime's poller (O_NONBLOCK), so a
+// cancelled ctx (the operator's Ctrl-C) ends a read nobody answers.
+func ReadFile(ctx context.Context, file string) ([]byte, error) {
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// Regular files have no deadlines (their reads do not block); that
+	// error is ignored.
+	defer context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("reading %s: %w", file, ctx.Err())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", file, err)
+	}
+	if len(data) > MaxSize {
+		return nil, tooLarge(file, "more than "+strconv.Itoa(MaxSize))
+	}
+	return data, nil
+}
+
 // Decode reads a plan strictly: unknown keys, wrong types, duplicate keys,
 // several YAML documents and a version other than 1 are errors naming the
 // file, line and field. It does not run the semantic checks; Parse does both.
 func Decode(file string, data []byte) (*Plan, error) {
+	if len(data) > MaxSize {
+		return nil, tooLarge(file, strconv.Itoa(len(data)))
+	}
 	root, err := yamlstrict.Document(file, data, "plan")
 	if err != nil {
 		return nil, err
@@ -152,6 +200,14 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field string) {
 		}
 		if n.Kind != yaml.SequenceNode {
 			d.errs.Add(n.Line, "%s: want a list, got %s", field, yamlstrict.Kind(n))
+			return
+		}
+		if len(n.Content) > maxNodes-d.nodes {
+			// Refused before the slice is made: a flat list of a
+			// million items would otherwise allocate a million
+			// schema structs before the node count trips.
+			d.nodes = maxNodes + 1
+			d.errs.Add(n.Line, "plan too large: %s has %d items (over %d YAML nodes)", field, len(n.Content), maxNodes)
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))

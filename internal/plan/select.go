@@ -27,6 +27,9 @@ type Options struct {
 	// ToolFor names the tool the hwdb gives a controller, for raid entries
 	// that do not name one. Nil when no hwdb is at hand.
 	ToolFor func(pci inventory.PCIDevice) string
+	// ImageHosts, when not empty, are the only hosts the plan's URLs may
+	// name (hosts.go): the image's /etc/needle/image-hosts.
+	ImageHosts []string
 }
 
 // State says whether a plan disk is resolved yet.
@@ -115,6 +118,9 @@ func Validate(p *Plan, inv *inventory.Inventory, opt Options) (*Validated, error
 		}
 	}
 	v.ToolsNeeded = toolsNeeded(p, inv, opt, l)
+	if len(opt.ImageHosts) > 0 {
+		checkHosts(p, opt.ImageHosts, l)
+	}
 	if err := l.Err(); err != nil {
 		return nil, err
 	}

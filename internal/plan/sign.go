@@ -24,6 +24,13 @@ import (
 //   - private key (needle plan sign --key): the 32-byte ed25519 seed in
 //     standard base64 on one line, '#' comment lines allowed. Keep it off
 //     the provisioning server.
+//
+// A seed and a public key are both 32 random-looking bytes, so the bytes
+// cannot tell them apart; the comment line `needle plan keygen` writes at
+// the top of each file does (privateMark, publicMark), and a file whose
+// comment names the other kind is refused: a public key given to sign, a
+// private key given where public keys are read (so `needle build
+// --plan-key` cannot bake a secret into an image).
 
 var (
 	// ErrUnsigned: keys are configured and the plan has no signature.
@@ -32,12 +39,21 @@ var (
 	ErrBadSignature = errors.New("plan signature does not verify with any configured key")
 )
 
+// The comments GenerateKey writes, which name each file's kind.
+const (
+	privateMark = "needle plan signing key"
+	publicMark  = "needle plan public key"
+)
+
 // ParsePublicKeys reads a public key file; errors name file and line.
 func ParsePublicKeys(file string, data []byte) ([]ed25519.PublicKey, error) {
 	l := &errorList{File: file}
 	var keys []ed25519.PublicKey
 	for i, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
+		if len(f) > 0 && strings.HasPrefix(f[0], "#") && strings.Contains(line, privateMark) {
+			return nil, &Error{File: file, Line: i + 1, Msg: "this is a private key (needle plan keygen's PREFIX.key), not public keys: give PREFIX.pub, and keep the private key off images and servers"}
+		}
 		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
 			continue
 		}
@@ -64,6 +80,9 @@ func ParsePublicKeys(file string, data []byte) ([]ed25519.PublicKey, error) {
 func ParsePrivateKey(file string, data []byte) (ed25519.PrivateKey, error) {
 	for i, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "#") && strings.Contains(line, publicMark) {
+			return nil, &Error{File: file, Line: i + 1, Msg: "this is a public key (needle plan keygen's PREFIX.pub), not a signing key: sign with PREFIX.key"}
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -86,9 +105,9 @@ func GenerateKey(rand io.Reader) (priv, pub []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate ed25519 key: %w", err)
 	}
-	priv = fmt.Appendf(nil, "# needle plan signing key (ed25519 seed); keep it secret\n%s\n",
+	priv = fmt.Appendf(nil, "# %s (ed25519 seed); keep it secret\n%s\n", privateMark,
 		base64.StdEncoding.EncodeToString(sk.Seed()))
-	pub = fmt.Appendf(nil, "# needle plan public key (ed25519); bake in with needle build --plan-key\n%s\n",
+	pub = fmt.Appendf(nil, "# %s (ed25519); bake in with needle build --plan-key\n%s\n", publicMark,
 		base64.StdEncoding.EncodeToString(pk))
 	return priv, pub, nil
 }
@@ -96,6 +115,13 @@ func GenerateKey(rand io.Reader) (priv, pub []byte, err error) {
 // Sign returns the signature file's contents for the plan bytes.
 func Sign(key ed25519.PrivateKey, plan []byte) []byte {
 	return append([]byte(base64.StdEncoding.EncodeToString(ed25519.Sign(key, plan))), '\n')
+}
+
+// IsSignature says whether b is a signature file's contents, so that
+// `plan sign --out` overwrites only a signature.
+func IsSignature(b []byte) bool {
+	_, err := decodeSignature(b)
+	return err == nil
 }
 
 // decodeSignature accepts the base64 text form and the raw 64 bytes.

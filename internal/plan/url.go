@@ -5,9 +5,29 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/needle-boot/needle/internal/quote"
 )
+
+// labelRE is one DNS label (RFC 1123 §2.1, without the length limit).
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
+
+// authorityEnd is the index in tmpl where the path, query or fragment
+// starts: everything before it is scheme, userinfo, host and port.
+func authorityEnd(tmpl string) int {
+	i := strings.Index(tmpl, "://")
+	if i < 0 {
+		return 0
+	}
+	i += len("://")
+	if j := strings.IndexAny(tmpl[i:], "/?#"); j >= 0 {
+		return i + j
+	}
+	return len(tmpl)
+}
 
 // URLVars builds the variables of needle.plan=URL (README.md, "Kernel
 // command line"):
@@ -44,9 +64,16 @@ func URLVars(mac net.HardwareAddr, serial, uuid, hostname string) map[string]str
 // serial with '/' or ' ' stays one segment), as a query value after it. A
 // variable missing from vars, an empty name or an unterminated ${ is an
 // error; a '$' not followed by '{' is kept as is.
+//
+// No value may change the host the URL points at: the hostname comes from
+// whoever answers DHCP and the serial from whatever the vendor wrote. In
+// the path and query escaping does that; in the scheme and authority
+// (before the first '/', '?' or '#' after "://") a value may only be one
+// DNS label, letters, digits and '-', or the expansion is refused.
 func ExpandURL(tmpl string, vars map[string]string) (string, error) {
 	var b strings.Builder
 	query := false
+	authEnd := authorityEnd(tmpl)
 	s := tmpl
 	for {
 		i := strings.Index(s, "${")
@@ -71,9 +98,15 @@ func ExpandURL(tmpl string, vars map[string]string) (string, error) {
 			}
 			return "", fmt.Errorf("plan url %q: unknown or empty variable ${%s} (have: %s)", tmpl, name, strings.Join(known, " "))
 		}
-		if query {
+		switch {
+		case len(tmpl)-len(s)+i < authEnd:
+			if !labelRE.MatchString(v) {
+				return "", fmt.Errorf("plan url %q: ${%s} is %s, but in the host part a value may only hold letters, digits and '-' (one DNS label)", tmpl, name, quote.Value(v))
+			}
+			b.WriteString(v)
+		case query:
 			b.WriteString(url.QueryEscape(v))
-		} else {
+		default:
 			b.WriteString(url.PathEscape(v))
 		}
 		s = s[i+j+1:]

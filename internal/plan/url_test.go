@@ -2,6 +2,8 @@ package plan
 
 import (
 	"net"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -53,5 +55,39 @@ func TestExpandURL(t *testing.T) {
 				t.Errorf("ExpandURL(%q) = %q, %q; want %q, %q", tt.tmpl, got, gotErr, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+// A substituted value must never move the URL to another host: a DHCP
+// server answers the hostname and DMI serials are whatever the vendor
+// wrote.
+func TestExpandURLHostUnchangeable(t *testing.T) {
+	for _, tc := range []struct {
+		tmpl, hostname, wantHost, wantErr string
+	}{
+		{"http://prov.example/${hostname}.yaml", "evil.example@x", "prov.example", ""},
+		{"http://prov.example/${hostname}.yaml", "/../@evil.example:80/", "prov.example", ""},
+		{"http://prov.example/p?h=${hostname}", "x#@evil.example/", "prov.example", ""},
+		{"http://plans-${hostname}.example/p.yaml", "web-01", "plans-web-01.example", ""},
+		{"http://${hostname}.plans.example/p.yaml", "evil.example/x?", "", "may only hold letters, digits and '-'"},
+		{"http://${hostname}.plans.example/p.yaml", "evil.example:80@x", "", "may only hold letters, digits and '-'"},
+		{"http://${hostname}/p.yaml", "evil.example", "", "may only hold letters, digits and '-'"},
+		{"http://u:${hostname}@prov.example/p.yaml", "x@evil.example", "", "may only hold letters, digits and '-'"},
+	} {
+		got, err := ExpandURL(tc.tmpl, map[string]string{"hostname": tc.hostname})
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ExpandURL(%q, hostname=%q) = %q, %v; want an error containing %q", tc.tmpl, tc.hostname, got, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ExpandURL(%q, hostname=%q) = %v", tc.tmpl, tc.hostname, err)
+			continue
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Host != tc.wantHost || u.User != nil {
+			t.Errorf("ExpandURL(%q, hostname=%q) = %q (host %q, user %v), want host %q", tc.tmpl, tc.hostname, got, u.Host, u.User, tc.wantHost)
+		}
 	}
 }

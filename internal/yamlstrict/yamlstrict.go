@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/needle-boot/needle/internal/quote"
 	"gopkg.in/yaml.v3"
 )
 
@@ -68,13 +69,16 @@ type List struct {
 	dropped int
 }
 
-// Add records a problem at line (0: the file as a whole).
+// Add records a problem at line (0: the file as a whole). String and
+// error arguments quoted with %q are cut to quote.MaxRunes (others to
+// quote.MaxArg), so a megabyte value, aliased into a hundred fields, gives
+// a hundred short lines and not 100 MB.
 func (l *List) Add(line int, format string, args ...any) {
 	if len(l.errs) >= MaxErrors {
 		l.dropped++
 		return
 	}
-	l.errs = append(l.errs, &Error{File: l.File, Line: line, Msg: fmt.Sprintf(format, args...)})
+	l.errs = append(l.errs, &Error{File: l.File, Line: line, Msg: fmt.Sprintf(format, quote.Args(format, args)...)})
 }
 
 // At records a problem at a node's line.
@@ -163,7 +167,7 @@ func Kind(n *yaml.Node) string {
 		if n.Tag == "!!null" {
 			return "nothing"
 		}
-		return fmt.Sprintf("%q", n.Value)
+		return quote.Value(n.Value)
 	case yaml.AliasNode:
 		return "an alias"
 	}

@@ -72,3 +72,21 @@ func TestListSortsAndBounds(t *testing.T) {
 		t.Error("an empty list is an error")
 	}
 }
+
+// TestAddCutsValues: a megabyte value quoted in a message is cut, so an
+// error list cannot amplify its input.
+func TestAddCutsValues(t *testing.T) {
+	l := &List{File: "f.yaml"}
+	big := strings.Repeat("A", 1<<20)
+	for i := range 100 {
+		l.Add(i+1, "field %q: bad value %q", "name", big)
+	}
+	err := l.Err()
+	if n := len(err.Error()); n > 100*200 {
+		t.Errorf("100 errors quoting a 1 MB value: %d bytes, want under %d", n, 100*200)
+	}
+	want := `f.yaml:1: field "name": bad value "` + strings.Repeat("A", 64) + `"…`
+	if got := strings.Split(err.Error(), "\n")[0]; got != want {
+		t.Errorf("first error = %q, want %q", got, want)
+	}
+}
