@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/needle-boot/needle/internal/quote"
 )
 
 // parser reads one command's output of one tool family.
@@ -233,8 +235,10 @@ func newParseCtx(tool string, data []byte) *parseCtx {
 	return &parseCtx{tool: tool, data: data, lines: lines}
 }
 
+// errf builds a ParseError; quoted values are cut (quote.Args), so a 50 MB
+// garbage line is not echoed whole.
 func (p *parseCtx) errf(kind error, line int, format string, args ...any) error {
-	return &ParseError{Tool: p.tool, Command: p.command, Line: line, Reason: fmt.Sprintf(format, args...), Err: kind}
+	return &ParseError{Tool: p.tool, Command: p.command, Line: line, Reason: fmt.Sprintf(format, quote.Args(format, args)...), Err: kind}
 }
 
 func (p *parseCtx) toolErr(msg string, code int, kind error) error {
@@ -242,7 +246,7 @@ func (p *parseCtx) toolErr(msg string, code int, kind error) error {
 }
 
 func (p *parseCtx) warnf(format string, args ...any) {
-	p.warnings = append(p.warnings, fmt.Sprintf(format, args...))
+	p.warnings = append(p.warnings, fmt.Sprintf(format, quote.Args(format, args)...))
 }
 
 func firstNonBlank(lines []string) string {

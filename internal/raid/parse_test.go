@@ -176,3 +176,18 @@ func TestParseOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestParseErrorsDoNotEcho: a huge garbage line is not echoed whole in the
+// error (a 50 MB line gave a 50 MB message).
+func TestParseErrorsDoNotEcho(t *testing.T) {
+	line := strings.Repeat("x", 1<<20)
+	for _, tool := range []string{"storcli", "arcconf", "tw_cli", "ssacli", "sas2ircu"} {
+		_, err := Parse(tool, "", []byte(line+"\n"+line+"\n"))
+		if err == nil {
+			continue
+		}
+		if n := len(err.Error()); n > 8<<10 {
+			t.Errorf("%s: a 1 MiB garbage line gives a %d-byte error", tool, n)
+		}
+	}
+}
