@@ -67,6 +67,10 @@ type bisectBuildConfig struct {
 	jobs                int
 	tools               []string
 	force               bool
+	// cache keeps each candidate's module (or skip reason) by the digest
+	// of what went into it, so a rerun with more patches, or another
+	// series sharing a prefix, rebuilds only what changed.
+	cache string
 	// builder is modules/build.sh, or NEEDLE_BISECT_BUILDER (tests put a
 	// fake there).
 	builder string
@@ -86,6 +90,7 @@ func runBisectBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&c.jobs, "jobs", runtime.NumCPU(), "candidates built at the same time")
 	fs.Var(&tools, "tool", "a program the probe needs, copied to OUT/bin/ (repeatable)")
 	fs.BoolVar(&c.force, "force", false, "replace an existing bisection set in OUT")
+	fs.StringVar(&c.cache, "cache", "", "keep built candidates in `DIR`, keyed by the digest of the kernel, the builder, the recipe and the patches applied, and reuse them")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -336,7 +341,7 @@ func bisectBuild(ctx context.Context, c bisectBuildConfig, stdout, stderr io.Wri
 		go func() {
 			defer wg.Done()
 			for j := range queue {
-				results <- buildCandidate(ctx, c.builder, recipeAbs, seriesAbs, c.kver, module, outAbs, work, j)
+				results <- cachedBuild(ctx, c, recipeAbs, seriesAbs, module, outAbs, work, series, j)
 			}
 		}()
 	}
@@ -469,6 +474,82 @@ func buildCandidate(ctx context.Context, builder, recipe, series, kver, module, 
 		cand.Srcversion = info.Srcversion
 	}
 	return buildResult{cand: cand}
+}
+
+// cachedBuild is buildCandidate through c.cache: a candidate whose inputs
+// were built before is copied from there (its skip reason too).
+func cachedBuild(ctx context.Context, c bisectBuildConfig, recipe, series, module, out, work string, patches []seriesPatch, j candidateJob) buildResult {
+	if c.cache == "" {
+		return buildCandidate(ctx, c.builder, recipe, series, c.kver, module, out, work, j)
+	}
+	key, err := candidateKey(c.builder, recipe, c.kver, patches[:j.index])
+	if err != nil {
+		return buildResult{err: err}
+	}
+	dir := fmt.Sprintf("%04d", j.index)
+	cached, skip := filepath.Join(c.cache, key+".ko"), filepath.Join(c.cache, key+".skip")
+	cand := bisect.Candidate{Index: j.index, Patch: j.patch.name, Subject: j.patch.subject}
+	if data, err := os.ReadFile(cached); err == nil {
+		if err := os.MkdirAll(filepath.Join(out, dir), 0o755); err != nil {
+			return buildResult{err: err}
+		}
+		if err := os.WriteFile(filepath.Join(out, dir, module+".ko"), data, 0o644); err != nil {
+			return buildResult{err: err}
+		}
+		sum := sha256.Sum256(data)
+		cand.Module = &bisect.File{Path: dir + "/" + module + ".ko", SHA256: hex.EncodeToString(sum[:])}
+		if info, err := modules.InfoOf(data); err == nil {
+			cand.Srcversion = info.Srcversion
+		}
+		return buildResult{cand: cand}
+	}
+	if why, err := os.ReadFile(skip); err == nil {
+		cand.Skip = string(why)
+		return buildResult{cand: cand}
+	}
+	res := buildCandidate(ctx, c.builder, recipe, series, c.kver, module, out, work, j)
+	if res.err != nil {
+		return res
+	}
+	if err := os.MkdirAll(c.cache, 0o755); err != nil {
+		return buildResult{err: err}
+	}
+	if res.cand.Skip != "" {
+		os.WriteFile(skip, []byte(res.cand.Skip), 0o644)
+	} else if data, err := os.ReadFile(filepath.Join(out, res.cand.Module.Path)); err == nil {
+		os.WriteFile(cached+".tmp", data, 0o644)
+		os.Rename(cached+".tmp", cached)
+	}
+	return res
+}
+
+// candidateKey digests what a candidate is built from: the kernel, the
+// builder script, every file of the recipe and the series patches applied.
+func candidateKey(builder, recipe, kver string, applied []seriesPatch) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "kernel %s\n", kver)
+	files := []string{builder}
+	ents, err := os.ReadDir(recipe)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			files = append(files, filepath.Join(recipe, e.Name()))
+		}
+	}
+	for _, p := range applied {
+		files = append(files, p.path)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func roundSeconds(d time.Duration) float64 {

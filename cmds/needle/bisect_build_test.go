@@ -326,3 +326,34 @@ func TestPatchSubject(t *testing.T) {
 		}
 	}
 }
+
+// TestBisectBuildCache: with --cache, a second set whose series shares a
+// prefix with the first reuses those candidates (and their skips) and
+// builds only the rest.
+func TestBisectBuildCache(t *testing.T) {
+	f := newBisectFixture(t, 6, map[int]string{4: "FAKE: does not build"})
+	cache := filepath.Join(t.TempDir(), "cache")
+	if _, err := f.run(t, "--cache", cache); err != nil {
+		t.Fatal(err)
+	}
+	first := f.manifest(t)
+	// Patch 5 changes: candidates 0..4 are the same builds, 5 and 6 not.
+	p5, _ := filepath.Glob(filepath.Join(f.series, "0005-*.patch"))
+	b, _ := os.ReadFile(p5[0])
+	write(t, p5[0], string(b)+"\n", 0o644)
+	os.RemoveAll(f.runs)
+	os.MkdirAll(f.runs, 0o755)
+	if _, err := f.run(t, "--cache", cache, "--force"); err != nil {
+		t.Fatal(err)
+	}
+	second := f.manifest(t)
+	if diff := cmp.Diff(summarize(first), summarize(second)); diff != "" {
+		t.Errorf("the cached set differs (-first +second):\n%s", diff)
+	}
+	for i := 0; i <= 6; i++ {
+		_, err := os.Stat(filepath.Join(f.runs, fmt.Sprintf("max.%d", i)))
+		if built := err == nil; built != (i >= 5) {
+			t.Errorf("candidate %d built=%v on the second run, want built only from 5 on", i, built)
+		}
+	}
+}
