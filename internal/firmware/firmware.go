@@ -9,7 +9,6 @@
 package firmware
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -113,8 +112,8 @@ func (s Selection) Bytes() int64 {
 	return n
 }
 
-// Packages are the packages the selection takes files from, sorted, with
-// the names of the files each gives.
+// Packages maps each package the selection takes files from to the names
+// of the files it gives (in name order).
 func (s Selection) Packages() map[string][]string {
 	out := map[string][]string{}
 	for _, f := range s.Files {
@@ -273,5 +272,5 @@ func chainStart(chain string) string {
 // the firmware directory.
 func valid(name string) bool {
 	return name != "" && !path.IsAbs(name) && path.Clean(name) == name && name != "." && name != ".." &&
-		!strings.HasPrefix(name, "../") && !bytes.ContainsRune([]byte(name), 0)
+		!strings.HasPrefix(name, "../") && !strings.ContainsRune(name, 0)
 }
