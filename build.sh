@@ -4,23 +4,26 @@
 # (see README.md).
 #
 #   ./build.sh [--update-lock] [--kernel-deb FILE | --kernel-dir DIR]
-#              [--hwdb-extra DIR] [--recipes DIR]... [--compress zstd|xz|gzip] [demo]
+#              [--hwdb-extra DIR] [--recipes DIR]... [--compress zstd|xz|gzip]
+#              [--firmware declared|none] [demo]
 #
 # Every downloaded input (kernel, busybox-static, the headers and source
-# overlays build from, systemd-boot, pci.ids, the CA bundle) is pinned in
-# build.lock and verified (lock.sh); --update-lock re-pins them all to the
-# mirror's current versions first. host-packages.txt lists the host packages
-# the build and the tests use; as root, missing ones are installed.
+# overlays build from, systemd-boot, pci.ids, the CA bundle, the firmware
+# packages) is pinned in build.lock and verified (lock.sh); --update-lock
+# re-pins them all to the mirror's current versions first. --firmware none
+# leaves out the firmware files the modules declare (default: declared).
+# host-packages.txt lists the host packages the build and the tests use;
+# as root, missing ones are installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 CACHE=${NEEDLE_CACHE:-$PWD/.cache}
 OUT=${NEEDLE_OUT:-$PWD/out}
-kernel_deb= kernel_dir= compress=zstd demo= update_lock= hwdb_extra=
+kernel_deb= kernel_dir= compress=zstd demo= update_lock= hwdb_extra= firmware=declared
 recipe_dirs=(modules/overlays)
 
 die() { echo "build.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -30,12 +33,14 @@ while [ $# -gt 0 ]; do
     --hwdb-extra) hwdb_extra=$(realpath "$2"); shift 2 ;;
     --recipes) recipe_dirs+=("$(realpath "$2")"); shift 2 ;;
     --compress) compress=$2; shift 2 ;;
+    --firmware) firmware=$2; shift 2 ;;
     demo) demo=1; shift ;;
     -h|--help) usage ;;
     *) echo "build.sh: unknown argument $1" >&2; usage 2 ;;
   esac
 done
 case $compress in zstd) ext=zst ;; xz) ext=xz ;; gzip) ext=gz ;; *) die "--compress $compress: want zstd, xz or gzip" ;; esac
+case $firmware in declared|none) ;; *) die "--firmware $firmware: want declared or none" ;; esac
 command -v go >/dev/null || die "go is missing: install Go 1.26 (https://go.dev/doc/install) and put it on PATH"
 command -v apt-get >/dev/null || die "apt-get is missing: build.sh fetches its inputs from Debian's archive"
 
@@ -111,6 +116,14 @@ if [ ! -s "$ca_bundle" ]; then
   mv "$ca_bundle.tmp" "$ca_bundle"
 fi
 
+# Firmware: the pinned packages, unpacked; needle build takes from them
+# exactly the files the image's modules declare.
+firmware_args=(--firmware "$firmware")
+if [ "$firmware" = declared ]; then
+  lock_extract_all firmware "$CACHE/firmware"
+  for src in "${LOCK_DIRS[@]}"; do firmware_args+=(--firmware-source "$src"); done
+fi
+
 version=$(git describe --always --dirty 2>/dev/null || echo dev)
 # The init keeps the clock from running before the build (a dead RTC
 # battery would make every certificate "not yet valid"): the commit's
@@ -157,7 +170,7 @@ done <<<"$needed"
   --init "$OUT/bin/init" --needle "$OUT/bin/needle-ramdisk" --busybox "$CACHE/busybox/bin/busybox" \
   --tool "$OUT/bin/kexec:/bin/kexec" --tool "$OUT/bin/pci:/bin/pci" --tool "$OUT/bin/dmidecode:/bin/dmidecode" \
   --pci-ids "$CACHE/pci-ids/usr/share/misc/pci.ids" --system-ca "$ca_bundle" \
-  --lock "$LOCK_FILE" "${hwdb_args[@]}" "${overlay_args[@]}" \
+  --lock "$LOCK_FILE" "${hwdb_args[@]}" "${overlay_args[@]}" "${firmware_args[@]}" \
   --compress "$compress" --out "$OUT/needle.cpio.$ext" --kernel-out "$OUT/vmlinuz"
 echo "$kver" >"$OUT/kernel-release"
 echo "build.sh: kernel $kver ($(basename "$kernel_dir")), needle $version -> $OUT/vmlinuz $OUT/needle.cpio.$ext"

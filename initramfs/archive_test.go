@@ -224,6 +224,7 @@ func TestSpecLayout(t *testing.T) {
 		Applets:       []string{"sh", "ls", "init", "needle"},
 		KernelRelease: "6.1.0-test", ModulesDir: moddir,
 		Modules: []string{"kernel/drivers/block/virtio_blk.ko"},
+		Files:   []File{{Dest: "lib/firmware/cxgb4/t4fw.bin", Link: "t4fw-1.27.1.0.bin"}},
 	}
 	a, err := s.Archive()
 	if err != nil {
@@ -241,6 +242,9 @@ func TestSpecLayout(t *testing.T) {
 	}
 	if a.Has("bin/init") {
 		t.Errorf("busybox init applet linked into the image")
+	}
+	if e := a.entries["lib/firmware/cxgb4/t4fw.bin"]; e == nil || e.Mode&modeType != modeSymlink || e.Link != "t4fw-1.27.1.0.bin" {
+		t.Errorf("lib/firmware/cxgb4/t4fw.bin = %+v, want a symlink to t4fw-1.27.1.0.bin", e)
 	}
 }
 

@@ -39,11 +39,12 @@ type Tool struct {
 }
 
 // File is a plain file added at Dest, from Src or, when Src is empty,
-// from Data.
+// from Data; or, when Link is set, a symlink at Dest pointing to Link.
 type File struct {
 	Src, Dest string
 	Data      []byte
 	Mode      os.FileMode // 0 keeps the source's mode (0644 for Data)
+	Link      string
 }
 
 // skipApplets are busybox applets needle must not expose: the init is
@@ -98,6 +99,12 @@ func (s Spec) Archive() (*Archive, error) {
 		}
 	}
 	for _, f := range s.Files {
+		if f.Link != "" {
+			if err := a.Symlink(f.Dest, f.Link); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if f.Src == "" {
 			mode := f.Mode
 			if mode == 0 {

@@ -11,17 +11,20 @@ import (
 )
 
 // fakeAptGet is a FAKE apt-get for the lock tests: `download PKG=VER`
-// writes PKG_VER_all.deb (epoch colon as %3a) holding $FAKE_DEB_CONTENT, or fails like apt-get
+// writes PKG_VER_all.deb (epoch colon as %3a) holding $FAKE_DEB_CONTENT
+// (or a copy of $FAKE_DEB_FILE), or fails like apt-get
 // when $FAKE_APT_MISSING is set; `update` succeeds and does nothing.
 const fakeAptGet = `#!/bin/sh
 # FAKE apt-get, written by modules/lock_test.go.
 for a; do last=$a; done
+[ -z "$FAKE_APT_LOG" ] || echo "apt-get $*" >>"$FAKE_APT_LOG"
 case " $* " in
   *" update "*) exit 0 ;;
   *" download "*)
     if [ -n "$FAKE_APT_MISSING" ]; then echo "E: Version '${last#*=}' for '${last%%=*}' was not found" >&2; exit 100; fi
     # apt-get writes an epoch's colon as %3a.
-    printf '%s' "$FAKE_DEB_CONTENT" >"${last%%=*}_$(echo "${last#*=}" | sed 's/:/%3a/')_all.deb" ;;
+    f="${last%%=*}_$(echo "${last#*=}" | sed 's/:/%3a/')_all.deb"
+    if [ -n "$FAKE_DEB_FILE" ]; then cp "$FAKE_DEB_FILE" "$f"; else printf '%s' "$FAKE_DEB_CONTENT" >"$f"; fi ;;
 esac
 `
 
@@ -77,6 +80,94 @@ func TestLockFetch(t *testing.T) {
 				t.Errorf("%s: err=%v output:\n%s\nwant err=%v and output containing %q", tc.script, err, out, tc.wantErr, tc.want)
 			}
 		})
+	}
+}
+
+// TestLockFirmware: the firmware packages (role firmware, repeated) are
+// fetched through a private apt configuration whose sources are the
+// machine's Debian entries with non-free-firmware, derived at run time;
+// lists and downloads stay under the cache.
+func TestLockFirmware(t *testing.T) {
+	// A FAKE firmware package: one file under lib/firmware.
+	pkgRoot := t.TempDir()
+	for p, c := range map[string]string{"DEBIAN/control": "Package: firmware-fake\nVersion: 1\nArchitecture: all\nMaintainer: test\nDescription: FAKE\n",
+		"lib/firmware/qed/qed_init_values_zipped-8.59.1.0.bin": "FAKE qed"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(pkgRoot, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pkgRoot, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deb := filepath.Join(t.TempDir(), "fake.deb")
+	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "-b", pkgRoot, deb).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -b: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(deb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := fmt.Sprintf("%x", sha256.Sum256(b))
+	lock := "kernel linux-image-6.1.0-57-amd64 6.1.192-3 " + sum + "\n" +
+		"firmware firmware-bnx2x 20230210-5 " + sum + "\nfirmware firmware-qlogic 20230210-5 " + sum + "\n"
+	etc := t.TempDir()
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(etc, "sources.list.d"), 0o755))
+	must(os.WriteFile(filepath.Join(etc, "sources.list.d", "debian.sources"), []byte(`Types: deb
+# a comment
+URIs: http://mirror.invalid/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb deb-src
+URIs: http://mirror.invalid/debian-security
+Suites: bookworm-security
+Components: main contrib
+Signed-By:
+ -----BEGIN PGP PUBLIC KEY BLOCK-----
+ .
+ AAAA
+ -----END PGP PUBLIC KEY BLOCK-----
+`), 0o644))
+	must(os.WriteFile(filepath.Join(etc, "sources.list.d", "vendor.sources"), []byte("Types: deb\nURIs: https://vendor.invalid/apt\nSuites: nodistro\nComponents: main\n"), 0o644))
+	must(os.WriteFile(filepath.Join(etc, "sources.list"), []byte("# old style\ndeb [arch=amd64] http://old.invalid/debian bookworm-backports main contrib\ndeb-src http://old.invalid/debian bookworm main\ndeb http://other.invalid/apt cloud-sdk-bookworm main\n"), 0o644))
+	log := filepath.Join(t.TempDir(), "apt.log")
+	script := `lock_packages firmware | tr '\n' ' '; echo; deb=$(lock_fetch firmware firmware-qlogic); basename "$deb"
+		echo ==sources; cat "$CACHE/apt-firmware/sources.list.d/"*; echo ==list; cat "$CACHE/apt-firmware/sources.list"
+		lock_extract_all firmware "$CACHE/fw"; printf '%s\n' "${LOCK_DIRS[@]}"; cat "$CACHE/fw/firmware-qlogic/lib/firmware/qed/"*`
+	out, err := lockShell(t, lock, script, "FAKE_DEB_FILE="+deb, "NEEDLE_APT_ETC="+etc, "FAKE_APT_LOG="+log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"firmware-bnx2x firmware-qlogic \nfirmware-qlogic_20230210-5_all.deb\n", "FAKE qed",
+		"Types: deb\nSuites: bookworm bookworm-updates\nComponents: main non-free-firmware\nURIs: http://mirror.invalid/debian\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n",
+		"Types: deb\nSuites: bookworm-security\nComponents: main non-free-firmware\nURIs: http://mirror.invalid/debian-security\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n AAAA\n",
+		"==list\ndeb [arch=amd64] http://old.invalid/debian bookworm-backports main non-free-firmware\n",
+		"firmware-bnx2x=", "/fw/firmware-bnx2x\n", "/fw/firmware-qlogic\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output:\n%s\nwant it to contain %q", out, want)
+		}
+	}
+	for _, not := range []string{"vendor.invalid", "other.invalid", "deb-src", "# a comment"} {
+		if strings.Contains(out, not) {
+			t.Errorf("the private sources carry %q:\n%s", not, out)
+		}
+	}
+	b, err = os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := string(b)
+	if !strings.Contains(calls, "-o Dir::Etc::SourceParts=") || !strings.Contains(calls, "/apt-firmware/sources.list.d") ||
+		!strings.Contains(calls, "/apt-firmware/state") || !strings.Contains(calls, "download") {
+		t.Errorf("apt-get calls:\n%s\nwant downloads through the private configuration under the cache", calls)
 	}
 }
 

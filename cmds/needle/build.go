@@ -11,6 +11,7 @@ import (
 
 	"github.com/needle-boot/needle/initramfs"
 	"github.com/needle-boot/needle/internal/fileutil"
+	"github.com/needle-boot/needle/internal/firmware"
 	"github.com/needle-boot/needle/internal/install"
 	"github.com/needle-boot/needle/internal/manifest"
 	"github.com/needle-boot/needle/internal/plan"
@@ -45,6 +46,8 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		overlay   = fs.String("overlay-dir", "", "patched modules: `DIR` holding updates/*.ko (and provenance/*.json) built by modules/build.sh")
 		lockFile  = fs.String("lock", "", "build.lock `FILE`: the pinned inputs, recorded in the manifest")
 		manifestF = fs.String("manifest", "", "also write the manifest to `FILE` (default: needle.manifest.json beside --out)")
+		fwMode    = fs.String("firmware", firmwareDeclared, "firmware in /lib/firmware: declared (every file the image's modules declare that a --firmware-source carries) or none")
+		fwSrcs    multiFlag
 		tools     multiFlag
 		files     multiFlag
 		mods      multiFlag
@@ -57,6 +60,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var imageHosts listFlag
 	fs.Var(&imageHosts, "image-host", "the only `HOST`[:PORT] the plan's image and file URLs may name (repeatable, comma-separated); baked into /etc/needle/image-hosts")
 	fs.Var(&mods, "module", "kernel module `NAME` (or path under lib/modules/KVER) to include (repeatable)")
+	fs.Var(&fwSrcs, "firmware-source", "unpacked firmware package `PKG=DIR` (dpkg-deb -x) the declared files are taken from; the first that carries a file gives it (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,6 +96,16 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if _, err := plan.Parse(*planFile, data); err != nil {
 			return fmt.Errorf("build: --plan %s is invalid:\n%w", *planFile, err)
 		}
+	}
+	if *fwMode != firmwareDeclared && *fwMode != firmwareNone {
+		return fmt.Errorf("build: --firmware %q: want declared or none", *fwMode)
+	}
+	if *fwMode == firmwareNone && len(fwSrcs) > 0 {
+		return fmt.Errorf("build: --firmware-source with --firmware none")
+	}
+	fwSources, err := firmwareSources(fwSrcs)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -158,6 +172,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	var vmlinuz string
+	var fw *firmware.Selection // nil: --firmware none
 	if *kernelDir != "" {
 		rel, err := kernelRelease(*kernelDir, *kver)
 		if err != nil {
@@ -167,8 +182,16 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		spec.ModulesDir = filepath.Join(*kernelDir, "lib/modules", rel)
 		vmlinuz = filepath.Join(*kernelDir, "boot", "vmlinuz-"+rel)
 		choice := moduleChoice{classes: *modSet, extra: mods, overlay: *overlay, hardware: hardware}
-		if err := chooseModules(&spec, choice, stdout); err != nil {
+		declared, err := chooseModules(&spec, choice, stdout)
+		if err != nil {
 			return fmt.Errorf("build: modules: %w", err)
+		}
+		if *fwMode == firmwareDeclared {
+			sel, err := addFirmware(&spec, declared, fwSources, stdout)
+			if err != nil {
+				return fmt.Errorf("build: %w", err)
+			}
+			fw = &sel
 		}
 		var extra []string
 		if *hwdbExtra != "" {
@@ -177,14 +200,16 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := checkOverlays(spec, extra); err != nil {
 			return fmt.Errorf("build: %w", err)
 		}
-	} else if len(mods) > 0 || *overlay != "" || len(hardware) > 0 {
-		return fmt.Errorf("build: --module, --overlay-dir and --hardware need --kernel-dir")
+	} else if len(mods) > 0 || *overlay != "" || len(hardware) > 0 || len(fwSrcs) > 0 {
+		return fmt.Errorf("build: --module, --overlay-dir, --hardware and --firmware-source need --kernel-dir")
+	} else if *fwMode == firmwareDeclared {
+		fw = &firmware.Selection{} // no modules, so nothing declared
 	}
 	a, err := spec.Archive()
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	mf, err := addManifest(a, spec, *ver, *lockFile)
+	mf, err := addManifest(a, spec, *ver, *lockFile, fw)
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
@@ -229,7 +254,10 @@ type builtManifest struct {
 // overlay under lib/modules/KVER/updates/ needs its provenance record
 // (DIR/provenance/MODULE.json beside DIR/updates/MODULE.ko) matching the
 // .ko's digest.
-func addManifest(a *initramfs.Archive, spec initramfs.Spec, version, lockFile string) (builtManifest, error) {
+//
+// fw is the firmware the image carries (nil: built with --firmware none);
+// with a lock, every package it takes files from must be pinned there.
+func addManifest(a *initramfs.Archive, spec initramfs.Spec, version, lockFile string, fw *firmware.Selection) (builtManifest, error) {
 	var lock []manifest.LockEntry
 	if lockFile != "" {
 		b, err := os.ReadFile(lockFile)
@@ -262,6 +290,12 @@ func addManifest(a *initramfs.Archive, spec initramfs.Spec, version, lockFile st
 	m, err := manifest.FromArchive(a, version, spec.KernelRelease, lock, provs)
 	if err != nil {
 		return builtManifest{}, err
+	}
+	if fw != nil {
+		byPackage, missing := firmwareManifest(*fw)
+		if err := m.SetFirmware(firmwareDeclared, byPackage, missing); err != nil {
+			return builtManifest{}, err
+		}
 	}
 	js, err := m.JSON()
 	if err != nil {

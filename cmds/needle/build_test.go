@@ -123,7 +123,7 @@ func TestBuildLockErrors(t *testing.T) {
 		name, lock, want string
 	}{
 		{"bad hash", "kernel p v 1234\n", "build.lock:1: kernel: sha256"},
-		{"duplicate role", testLock + "kernel p v " + strings.Repeat("a", 64) + "\n", "build.lock:5: role kernel already pinned on line 2"},
+		{"duplicate role", testLock + "kernel p v " + strings.Repeat("a", 64) + "\n", "build.lock:5: kernel already pinned on line 2"},
 		{"missing version", "# c\nkernel p " + strings.Repeat("a", 64) + "\n", "build.lock:2: 3 fields"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,7 +179,7 @@ func TestAddManifestOverlayProvenance(t *testing.T) {
 			if err := a.Bytes(dest, 0o644, ko); err != nil {
 				t.Fatal(err)
 			}
-			mf, err := addManifest(a, spec, "v-test", "")
+			mf, err := addManifest(a, spec, "v-test", "", nil)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(strings.ReplaceAll(err.Error(), dir, "OVERLAYS"), tc.wantErr) {
 					t.Errorf("addManifest = %v, want an error containing %q", err, tc.wantErr)

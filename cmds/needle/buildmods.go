@@ -27,25 +27,27 @@ type moduleChoice struct {
 
 // chooseModules indexes the kernel's modules, selects the image's set and
 // adds the files: the module files, the kmod text indexes for exactly that
-// set, and the overlays.
+// set, and the overlays. It returns the firmware files each chosen module
+// (stock or overlay) declares.
 //
 // Overlays go to lib/modules/KVER/updates/ but stay out of modules.dep and
 // modules.alias: those describe the stock tree, so every box the hwdb does
 // not single out (and busybox's modprobe, and the kernel's own module
 // requests) gets the stock driver; the init loads an overlay from updates/
 // only for a device whose hwdb rule says "overlay".
-func chooseModules(spec *initramfs.Spec, c moduleChoice, report io.Writer) error {
+func chooseModules(spec *initramfs.Spec, c moduleChoice, report io.Writer) (firmware map[string][]string, err error) {
 	ix, err := modules.Build(spec.ModulesDir, modules.BuildOptions{})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	firmware = map[string][]string{}
 	var mods []*modules.Module
 	switch c.classes {
 	case "none":
 	case "all", "":
 		sel, err := modules.Select(ix)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		mods = sel.Modules
 	default:
@@ -55,20 +57,20 @@ func chooseModules(spec *initramfs.Spec, c moduleChoice, report io.Writer) error
 		}
 		sel, err := modules.Select(ix, classes...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		mods = sel.Modules
 	}
 	full := modules.TotalSize(mods)
 	if len(c.hardware) > 0 {
 		if mods, err = narrow(ix, mods, c.hardware); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if len(c.extra) > 0 {
 		more, err := modules.Closure(ix, c.extra)
 		if err != nil {
-			return fmt.Errorf("--module: %w", err)
+			return nil, fmt.Errorf("--module: %w", err)
 		}
 		mods = append(mods, more...)
 	}
@@ -78,29 +80,40 @@ func chooseModules(spec *initramfs.Spec, c moduleChoice, report io.Writer) error
 	if c.overlay != "" {
 		kos, err := filepath.Glob(filepath.Join(c.overlay, "updates", "*.ko"))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(kos) == 0 {
-			return fmt.Errorf("--overlay-dir %s: no updates/*.ko", c.overlay)
+			return nil, fmt.Errorf("--overlay-dir %s: no updates/*.ko", c.overlay)
 		}
 		for _, ko := range kos {
 			name := modules.Normalize(strings.TrimSuffix(filepath.Base(ko), ".ko"))
 			more, err := modules.Closure(ix, []string{name})
 			if err != nil {
-				return fmt.Errorf("overlay %s: no stock module of that name to take dependencies from: %w", ko, err)
+				return nil, fmt.Errorf("overlay %s: no stock module of that name to take dependencies from: %w", ko, err)
 			}
 			mods = append(mods, more...)
 			overlays = append(overlays, name)
+			img, err := modules.ReadImage(ko)
+			if err == nil {
+				var info modules.Info
+				if info, err = modules.InfoOf(img); err == nil {
+					firmware[name] = append(firmware[name], info.Firmware...)
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("overlay %s: %w", ko, err)
+			}
 			spec.Files = append(spec.Files, initramfs.File{Src: ko, Dest: path.Join("/lib/modules", spec.KernelRelease, "updates", filepath.Base(ko)), Mode: 0o644})
 		}
 	}
 	mods = dedup(mods)
 	sub, err := ix.Subset(mods)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, m := range mods {
 		spec.Modules = append(spec.Modules, m.Path)
+		firmware[m.Name] = append(firmware[m.Name], m.Info.Firmware...)
 	}
 	base := path.Join("/lib/modules", spec.KernelRelease)
 	for _, f := range []struct {
@@ -112,7 +125,7 @@ func chooseModules(spec *initramfs.Spec, c moduleChoice, report io.Writer) error
 	} {
 		var b bytes.Buffer
 		if err := f.write(&b); err != nil {
-			return err
+			return nil, err
 		}
 		spec.Files = append(spec.Files, initramfs.File{Dest: path.Join(base, f.name), Data: b.Bytes()})
 	}
@@ -125,7 +138,7 @@ func chooseModules(spec *initramfs.Spec, c moduleChoice, report io.Writer) error
 		fmt.Fprintf(report, "; overlays: %s", strings.Join(overlays, ", "))
 	}
 	fmt.Fprintln(report)
-	return nil
+	return firmware, nil
 }
 
 // narrow keeps, of the PCI drivers, only those that match a PCI device of

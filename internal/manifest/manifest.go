@@ -38,8 +38,13 @@ type LockEntry struct {
 
 var sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
+// FirmwareRole is the build.lock role of the firmware packages: the one
+// role that repeats, once per package.
+const FirmwareRole = "firmware"
+
 // ParseLock reads build.lock (lock.sh writes it): '#' comments, blank
-// lines, and one input per line. Errors name the file and line.
+// lines, and one input per line. A role is pinned once, except
+// FirmwareRole, pinned once per package. Errors name the file and line.
 func ParseLock(file string, data []byte) ([]LockEntry, error) {
 	var out []LockEntry
 	seen := map[string]int{}
@@ -58,11 +63,15 @@ func ParseLock(file string, data []byte) ([]LockEntry, error) {
 			errs = append(errs, fmt.Errorf("%s:%d: %s: sha256 %q is not 64 lower-case hex digits", file, n, f[0], trunc(f[3])))
 			continue
 		}
-		if prev, ok := seen[f[0]]; ok {
-			errs = append(errs, fmt.Errorf("%s:%d: role %s already pinned on line %d", file, n, f[0], prev))
+		key := f[0]
+		if key == FirmwareRole {
+			key += " " + f[1]
+		}
+		if prev, ok := seen[key]; ok {
+			errs = append(errs, fmt.Errorf("%s:%d: %s already pinned on line %d", file, n, key, prev))
 			continue
 		}
-		seen[f[0]] = n
+		seen[key] = n
 		out = append(out, LockEntry{Role: f[0], Package: f[1], Version: f[2], SHA256: f[3]})
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -96,7 +105,55 @@ type Manifest struct {
 	Kernel   string       `json:"kernel"` // the kernel release the image is for
 	Lock     []LockEntry  `json:"lock"`   // empty when built without --lock
 	Overlays []Provenance `json:"overlays"`
+	Firmware Firmware     `json:"firmware"`
 	Files    []File       `json:"files"`
+}
+
+// Firmware is what the image carries under /lib/firmware and where it
+// comes from.
+type Firmware struct {
+	Mode     string            `json:"mode"`     // "declared" or "none" (needle build --firmware)
+	Packages []FirmwarePackage `json:"packages"` // the packages files were taken from
+	// Missing are the files the image's modules declare that no package
+	// carries: the loader's diagnosis names them at boot.
+	Missing []string `json:"missing"`
+}
+
+// FirmwarePackage is one firmware package and the files taken from it.
+type FirmwarePackage struct {
+	Package string   `json:"package"`
+	Version string   `json:"version,omitempty"` // from build.lock; empty without --lock
+	SHA256  string   `json:"sha256,omitempty"`
+	Files   []string `json:"files"` // under /lib/firmware, sorted
+}
+
+// SetFirmware records the image's firmware: mode, the files taken from
+// each package (by package name), and the declared files no package
+// carries. With a lock, every package must be pinned in it (role
+// FirmwareRole), and its version and sha256 are recorded.
+func (m *Manifest) SetFirmware(mode string, byPackage map[string][]string, missing []string) error {
+	fw := Firmware{Mode: mode, Packages: []FirmwarePackage{}, Missing: slices.Clone(missing)}
+	if fw.Missing == nil {
+		fw.Missing = []string{}
+	}
+	slices.Sort(fw.Missing)
+	var errs []error
+	for pkg, files := range byPackage {
+		p := FirmwarePackage{Package: pkg, Files: slices.Clone(files)}
+		slices.Sort(p.Files)
+		if len(m.Lock) > 0 {
+			i := slices.IndexFunc(m.Lock, func(e LockEntry) bool { return e.Role == FirmwareRole && e.Package == pkg })
+			if i < 0 {
+				errs = append(errs, fmt.Errorf("manifest: firmware package %s is not pinned in the lock (role %s)", pkg, FirmwareRole))
+				continue
+			}
+			p.Version, p.SHA256 = m.Lock[i].Version, m.Lock[i].SHA256
+		}
+		fw.Packages = append(fw.Packages, p)
+	}
+	slices.SortFunc(fw.Packages, func(a, b FirmwarePackage) int { return strings.Compare(a.Package, b.Package) })
+	m.Firmware = fw
+	return errors.Join(errs...)
 }
 
 // File is one entry of the image.
@@ -190,7 +247,8 @@ func ReadProvenance(overlayDir, ko, kernel string) (Provenance, error) {
 // manifest itself is added) with its digest and, for kernel modules, their
 // .modinfo.
 func FromArchive(a *initramfs.Archive, needle, kernel string, lock []LockEntry, overlays []Provenance) (Manifest, error) {
-	m := Manifest{Needle: needle, Kernel: kernel, Lock: slices.Clone(lock), Overlays: slices.Clone(overlays), Files: []File{}}
+	m := Manifest{Needle: needle, Kernel: kernel, Lock: slices.Clone(lock), Overlays: slices.Clone(overlays), Files: []File{},
+		Firmware: Firmware{Mode: "none", Packages: []FirmwarePackage{}, Missing: []string{}}}
 	if m.Lock == nil {
 		m.Lock = []LockEntry{}
 	}
@@ -199,7 +257,12 @@ func FromArchive(a *initramfs.Archive, needle, kernel string, lock []LockEntry, 
 	}
 	// Sorted, so that the manifest depends on what the inputs are, not on
 	// the order they were listed in.
-	slices.SortFunc(m.Lock, func(a, b LockEntry) int { return strings.Compare(a.Role, b.Role) })
+	slices.SortFunc(m.Lock, func(a, b LockEntry) int {
+		if c := strings.Compare(a.Role, b.Role); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Package, b.Package)
+	})
 	slices.SortFunc(m.Overlays, func(a, b Provenance) int { return strings.Compare(a.Module, b.Module) })
 	updates := path.Join("lib/modules", kernel, "updates") + "/"
 	for _, e := range a.Entries() {

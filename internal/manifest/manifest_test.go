@@ -19,12 +19,14 @@ import (
 const sumA = "3f0e8b2c1d4a5b6c7d8e9f00112233445566778899aabbccddeeff0011223344"
 
 func TestParseLock(t *testing.T) {
-	good := "# build.lock\n\nkernel linux-image-6.1.0-57-amd64 6.1.192-3 " + sumA + "\nbusybox  busybox-static  1:1.35.0-4+deb12u1+b1  " + sumA + "\n"
+	good := "# build.lock\n\nkernel linux-image-6.1.0-57-amd64 6.1.192-3 " + sumA + "\nbusybox  busybox-static  1:1.35.0-4+deb12u1+b1  " + sumA + "\n" +
+		"firmware firmware-bnx2x 20230210-5 " + sumA + "\nfirmware firmware-qlogic 20230210-5 " + sumA + "\n"
 	got, err := ParseLock("build.lock", []byte(good))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []LockEntry{{"kernel", "linux-image-6.1.0-57-amd64", "6.1.192-3", sumA}, {"busybox", "busybox-static", "1:1.35.0-4+deb12u1+b1", sumA}}
+	want := []LockEntry{{"kernel", "linux-image-6.1.0-57-amd64", "6.1.192-3", sumA}, {"busybox", "busybox-static", "1:1.35.0-4+deb12u1+b1", sumA},
+		{"firmware", "firmware-bnx2x", "20230210-5", sumA}, {"firmware", "firmware-qlogic", "20230210-5", sumA}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseLock (-want +got):\n%s", diff)
 	}
@@ -34,7 +36,8 @@ func TestParseLock(t *testing.T) {
 		{"upper-case hash", "kernel p v " + strings.ToUpper(sumA) + "\n", "build.lock:1: kernel: sha256"},
 		{"short hash", "kernel p v " + sumA[:63] + "\n", "build.lock:1: kernel: sha256"},
 		{"non-hex hash", "kernel p v " + sumA[:63] + "g\n", "build.lock:1: kernel: sha256"},
-		{"duplicate role", "a p v " + sumA + "\n\na q w " + sumA + "\n", "build.lock:3: role a already pinned on line 1"},
+		{"duplicate role", "a p v " + sumA + "\n\na q w " + sumA + "\n", "build.lock:3: a already pinned on line 1"},
+		{"firmware package twice", "firmware p v " + sumA + "\nfirmware p w " + sumA + "\n", "build.lock:2: firmware p already pinned on line 1"},
 		{"every bad line named", "a p v x\nb p v " + sumA + "\nc p\n", "build.lock:3: 2 fields"},
 		{"only comments", "# only comments\n", "build.lock: no entries"},
 	} {
@@ -102,6 +105,39 @@ func TestFromArchive(t *testing.T) {
 	var back Manifest
 	if err := json.Unmarshal(j1, &back); err != nil || len(back.Lock) != 1 || len(back.Files) != len(m.Files) {
 		t.Errorf("manifest JSON does not read back: %v", err)
+	}
+}
+
+func TestSetFirmware(t *testing.T) {
+	lock := []LockEntry{{"kernel", "linux-image-6.1.0-57-amd64", "6.1.192-3", sumA}, {FirmwareRole, "firmware-qlogic", "20230210-5", sumA},
+		{FirmwareRole, "firmware-bnx2x", "20230210-5", strings.Repeat("b", 64)}}
+	m, err := FromArchive(initramfs.NewArchive(), "v1", "6.1.0-57-amd64", lock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Firmware.Mode != "none" || m.Firmware.Packages == nil {
+		t.Errorf("firmware before SetFirmware = %+v, want mode none and an empty list", m.Firmware)
+	}
+	if m.Lock[0].Package != "firmware-bnx2x" || m.Lock[1].Package != "firmware-qlogic" {
+		t.Errorf("lock = %v: want the firmware entries sorted by package", m.Lock)
+	}
+	err = m.SetFirmware("declared", map[string][]string{
+		"firmware-qlogic": {"qed/qed_init_values_zipped-8.59.1.0.bin"},
+		"firmware-bnx2x":  {"bnx2x/bnx2x-e2-7.13.21.0.fw", "bnx2x/bnx2x-e1-7.13.21.0.fw"},
+	}, []string{"wd719x-risc.bin", "acenic/tg1.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Firmware{Mode: "declared", Packages: []FirmwarePackage{
+		{"firmware-bnx2x", "20230210-5", strings.Repeat("b", 64), []string{"bnx2x/bnx2x-e1-7.13.21.0.fw", "bnx2x/bnx2x-e2-7.13.21.0.fw"}},
+		{"firmware-qlogic", "20230210-5", sumA, []string{"qed/qed_init_values_zipped-8.59.1.0.bin"}},
+	}, Missing: []string{"acenic/tg1.bin", "wd719x-risc.bin"}}
+	if diff := cmp.Diff(want, m.Firmware); diff != "" {
+		t.Errorf("SetFirmware (-want +got):\n%s", diff)
+	}
+	if err := m.SetFirmware("declared", map[string][]string{"firmware-realtek": {"rtl_nic/rtl8168h-2.fw"}}, nil); err == nil ||
+		!strings.Contains(err.Error(), "firmware package firmware-realtek is not pinned in the lock") {
+		t.Errorf("SetFirmware of an unpinned package = %v, want a refusal", err)
 	}
 }
 
