@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,7 +47,7 @@ func TestBisect(t *testing.T) {
 	} {
 		// Built one after the other (they share builds through the
 		// cache); booted in parallel.
-		set := buildBisectSet(t, a, kver, probe, cache, tc.s)
+		set, _ := buildBisectSet(t, a, kver, probe, cache, 0, tc.s)
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			runBisect(t, a, set, tc.s)
@@ -54,9 +55,9 @@ func TestBisect(t *testing.T) {
 	}
 }
 
-// buildBisectSet writes the series and runs `needle bisect build`; it
-// returns OUT.
-func buildBisectSet(t *testing.T, a Artifacts, kver, probe, cache string, s BisectSeries) string {
+// buildBisectSet writes the series and runs `needle bisect build` (jobs 0:
+// its default; cache "": none); it returns OUT and the build's wall time.
+func buildBisectSet(t testing.TB, a Artifacts, kver, probe, cache string, jobs int, s BisectSeries) (string, time.Duration) {
 	t.Helper()
 	dir := t.TempDir()
 	series := filepath.Join(dir, "series")
@@ -64,19 +65,29 @@ func buildBisectSet(t *testing.T, a Artifacts, kver, probe, cache string, s Bise
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	cmd := exec.Command(filepath.Join(a.Root, "out/bin/needle"), "bisect", "build",
-		"--recipe", filepath.Join(a.Root, BisectRecipe), "--series", series, "--kver", kver,
-		"--probe", "bisect-probe", "--probe-timeout", "60s", "--tool", probe, "--cache", cache, "--out", out)
+	args := []string{"bisect", "build", "--recipe", filepath.Join(a.Root, BisectRecipe), "--series", series, "--kver", kver,
+		"--probe", "bisect-probe", "--probe-timeout", "60s", "--tool", probe, "--out", out}
+	if cache != "" {
+		args = append(args, "--cache", cache)
+	}
+	if jobs > 0 {
+		args = append(args, "--jobs", strconv.Itoa(jobs))
+	}
+	cmd := exec.Command(filepath.Join(a.Root, "out/bin/needle"), args...)
 	cmd.Dir = a.Root
+	start := time.Now()
 	b, err := cmd.CombinedOutput()
+	wall := time.Since(start)
 	t.Logf("needle bisect build (fix %d, no-build %d):\n%s", s.Fix, s.NoBuild, b)
 	if err != nil {
 		t.Fatalf("needle bisect build: %v", err)
 	}
-	return out
+	return out, wall
 }
 
-func runBisect(t *testing.T, a Artifacts, out string, s BisectSeries) {
+// runBisect boots the box on the set and checks the answer; it returns the
+// console.
+func runBisect(t testing.TB, a Artifacts, out string, s BisectSeries) string {
 	data, err := os.ReadFile(filepath.Join(out, bisect.ManifestFile))
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +104,7 @@ func runBisect(t *testing.T, a Artifacts, out string, s BisectSeries) {
 	fill(t, d1)
 	fill(t, d2)
 	h1, h2 := diskHash(t, d1), diskHash(t, d2)
+	var console string
 	vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd, Append: "quiet needle.bisect=" + url + "/",
 		Disks: []Disk{
 			{File: d1, Device: "scsi-hd,drive=%s,bus=r0.0"},
@@ -112,7 +124,7 @@ func runBisect(t *testing.T, a Artifacts, out string, s BisectSeries) {
 	}
 	vm.Expect(`bisect: the stock megaraid_sas is loaded again`, 2*time.Minute)
 	vm.Expect(`bisect done \(no disk was written\)`, time.Minute)
-	console := vm.Console()
+	console = vm.Console()
 	if s.NoBuild > 0 && strings.Contains(console, fmt.Sprintf(": #%d %04d-", s.NoBuild, s.NoBuild)) && !strings.Contains(console, "skip") {
 		t.Errorf("the candidate that does not build was tried")
 	}
@@ -124,5 +136,41 @@ func runBisect(t *testing.T, a Artifacts, out string, s BisectSeries) {
 	vm.Kill()
 	if diskHash(t, d1) != h1 || diskHash(t, d2) != h2 {
 		t.Error("a disk changed during the bisection")
+	}
+	return console
+}
+
+var stepRe = regexp.MustCompile(`bisect: step \d+: .*; fetch ([0-9.]+)s, unload ([0-9.]+)s, load ([0-9.]+)s, settle ([0-9.]+)s, probe ([0-9.]+)s`)
+
+// BenchmarkBisect16 measures what the bisect issue asks for, on 16
+// candidates (15 patches): the build, serially and two at a time (no
+// cache), and in QEMU the mean time of a step's phases and the steps'
+// total. go test ./qemu-test -run '^$' -bench Bisect16 -benchtime 1x
+func BenchmarkBisect16(b *testing.B) {
+	a := Require(b)
+	_, kver := testenv.Kernel(b)
+	probe := BuildBisectProbe(b, b.TempDir())
+	s := BisectSeries{Patches: 15, Fix: 11}
+	for range b.N {
+		_, serial := buildBisectSet(b, a, kver, probe, "", 1, s)
+		out, parallel := buildBisectSet(b, a, kver, probe, "", 2, s)
+		console := runBisect(b, a, out, s)
+		var sum [5]float64
+		steps := stepRe.FindAllStringSubmatch(console, -1)
+		for _, m := range steps {
+			for i := range sum {
+				v, _ := strconv.ParseFloat(m[i+1], 64)
+				sum[i] += v
+			}
+		}
+		b.ReportMetric(serial.Seconds(), "build-serial-s")
+		b.ReportMetric(parallel.Seconds(), "build-2jobs-s")
+		b.ReportMetric(float64(len(steps)), "steps")
+		total := 0.0
+		for i, name := range []string{"fetch", "unload", "load", "settle", "probe"} {
+			b.ReportMetric(sum[i]/float64(len(steps)), name+"-s/step")
+			total += sum[i]
+		}
+		b.ReportMetric(total, "steps-total-s")
 	}
 }

@@ -159,3 +159,37 @@ func TestDiskVanishes(t *testing.T) {
 		t.Error("the other disk changed")
 	}
 }
+
+// TestDHCPSilentNIC: the first NIC's DHCP never answers (a port with
+// carrier and nobody on it) while the second gets a lease: the install
+// goes on through the second. With only the silent NIC, the network stage
+// gives up after its bounded wait and says why, naming the NIC.
+func TestDHCPSilentNIC(t *testing.T) {
+	t.Parallel()
+	a := Require(t)
+	srv := newProvServer(t)
+	srv.put("/p.yaml", []byte(basePlan))
+	silent := NIC{MAC: "52:54:00:12:34:70", Netdev: "hubport,hubid=9"}
+	t.Run("one answers", func(t *testing.T) {
+		t.Parallel()
+		vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd,
+			Append: "quiet needle.break=plan needle.plan=" + srv.URL + "/p.yaml",
+			Disks:  []Disk{{File: disk(t, "root.img", gib), Serial: "needle-root"}},
+			NICs:   []NIC{silent, {MAC: mac0}},
+		})
+		vm.Expect(`network: interface\s+eth1 \(`+mac0+`\)`, 3*time.Minute)
+		vm.Expect(`plan/fetch: ok`, time.Minute)
+		vm.Expect(`needle# `, 2*time.Minute)
+	})
+	t.Run("none answers", func(t *testing.T) {
+		t.Parallel()
+		vm := Start(t, Config{Kernel: a.Kernel, Initrd: a.Initrd,
+			Append: "quiet needle.onfail=poweroff needle.plan=" + srv.URL + "/p.yaml",
+			NICs:   []NIC{silent},
+		})
+		vm.Expect(`INSTALL FAILED\s+needle:\s+stage: network\s+needle:\s+step:\s+up\s+needle:\s+cause: no DHCP lease within \S+ on any NIC tried: eth0`, 4*time.Minute)
+		if err := vm.Wait(2 * time.Minute); err != nil {
+			t.Fatalf("no power-off after the diagnosis: %v", err)
+		}
+	})
+}

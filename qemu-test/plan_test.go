@@ -79,7 +79,7 @@ func (s *provServer) reported() []report.Event {
 }
 
 // diskHash hashes a disk image, to prove a failed install wrote nothing.
-func diskHash(t *testing.T, p string) string {
+func diskHash(t testing.TB, p string) string {
 	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {

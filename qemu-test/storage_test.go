@@ -96,7 +96,7 @@ boot:
 
 // fill writes a recognisable pattern at a few places of an image, so that
 // "untouched" means something.
-func fill(t *testing.T, p string) {
+func fill(t testing.TB, p string) {
 	t.Helper()
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if err != nil {

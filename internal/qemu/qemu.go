@@ -35,6 +35,9 @@ type NIC struct {
 	MAC   string
 	// User is extra -netdev user options, e.g. "tftp=DIR,bootfile=boot.ipxe".
 	User string
+	// Netdev, when set, replaces the slirp backend: e.g. "hubport,hubid=9",
+	// a link with carrier and nobody on it (a DHCP that never answers).
+	Netdev string
 }
 
 // Config is one VM.
@@ -116,6 +119,9 @@ func (c Config) Argv(accel string) []string {
 		nd := "user,id=" + id
 		if n.User != "" {
 			nd += "," + n.User
+		}
+		if n.Netdev != "" {
+			nd = n.Netdev + ",id=" + id
 		}
 		model := n.Model
 		if model == "" {
