@@ -191,3 +191,33 @@ func TestParseErrorsDoNotEcho(t *testing.T) {
 		}
 	}
 }
+
+// TestTwcliFewerColumns: tw_cli 9.2's unit table has eight columns (no
+// %V/I/M, "%Cmpl" and "AVerify"); the parser reads columns by their
+// header, so it reads it. No public capture of that version was found for
+// the corpus: this table is CONSTRUCTED after the layout of 3ware's CLI
+// guide for 9.2, not a real output.
+func TestTwcliFewerColumns(t *testing.T) {
+	out := "Unit  UnitType  Status         %Cmpl  Stripe  Size(GB)  Cache  AVerify\n" +
+		"------------------------------------------------------------------------\n" +
+		"u0    RAID-5    OK             -      64K     1396.95   ON     OFF\n" +
+		"u1    RAID-1    REBUILDING     41     -       232.82    ON     OFF\n\n" +
+		"Port   Status           Unit   Size        Blocks        Serial\n" +
+		"---------------------------------------------------------------\n" +
+		"p0     OK               u0     465.76 GB   976773168     WD-WCAS81234567\n" +
+		"p1     OK               u0     465.76 GB   976773168     WD-WCAS81234568\n" +
+		"p2     OK               u0     465.76 GB   976773168     WD-WCAS81234569\n" +
+		"p3     OK               u1     232.88 GB   488397168     WD-WMAT71234567\n" +
+		"p4     DEGRADED         u1     232.88 GB   488397168     WD-WMAT71234568\n"
+	r, err := Parse("tw_cli", "", []byte(out))
+	if err != nil {
+		t.Fatalf("Parse(tw_cli 9.2 unit table) = %v", err)
+	}
+	if len(r.Volumes) != 2 || len(r.Disks) != 5 {
+		t.Fatalf("parsed %+v, want two units and five disks", r)
+	}
+	v := r.Volumes
+	if v[0].Level != "raid5" || v[1].Level != "raid1" || v[1].State == v[0].State {
+		t.Errorf("units: %+v", v)
+	}
+}
