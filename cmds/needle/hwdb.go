@@ -119,6 +119,9 @@ func runHwdbCheck(_ context.Context, args []string, stdout, stderr io.Writer) er
 		sets = append(sets, hwdb.Builtin())
 	}
 	for _, d := range fl.Args() {
+		if err := ruleDir(d); err != nil {
+			return fmt.Errorf("hwdb check: %w", err)
+		}
 		sets = append(sets, hwdb.Dir(d))
 	}
 	if len(sets) == 0 {
@@ -265,8 +268,8 @@ func runHwdbMatch(_ context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	var sets []fs.FS
 	for _, d := range extra {
-		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
-			return fmt.Errorf("hwdb match: --hwdb-extra %s: not a directory", d)
+		if err := ruleDir(d); err != nil {
+			return fmt.Errorf("hwdb match: --hwdb-extra %w", err)
 		}
 		sets = append(sets, hwdb.Dir(d))
 	}
@@ -433,4 +436,20 @@ func orUnknown(s string) string {
 		return "?"
 	}
 	return s
+}
+
+// ruleDir checks that d is a readable directory holding rule files: a
+// mistyped path must not check "ok" on no rules at all.
+func ruleDir(d string) error {
+	fi, err := os.Stat(d)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory", d)
+	}
+	if m, _ := filepath.Glob(filepath.Join(d, "*.yaml")); len(m) == 0 {
+		return fmt.Errorf("%s: no *.yaml rule files", d)
+	}
+	return nil
 }

@@ -212,3 +212,20 @@ func squeeze(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestHwdbMissingDirs: a mistyped rule directory is an error naming it,
+// never "ok" on no rules.
+func TestHwdbMissingDirs(t *testing.T) {
+	empty := t.TempDir()
+	for _, args := range [][]string{
+		{"hwdb", "check", "/nonexistent"},
+		{"hwdb", "check", empty},
+		{"hwdb", "match", "--sysfs", capturedTree, "--hwdb-extra", "/nonexistent"},
+		{"hwdb", "match", "--sysfs", capturedTree, "--hwdb-extra", empty},
+	} {
+		out, err := runNeedle(t, args...)
+		if err == nil || !strings.Contains(err.Error(), args[len(args)-1]) {
+			t.Errorf("needle %v = %v (%s), want an error naming the directory", args, err, out)
+		}
+	}
+}
