@@ -789,3 +789,27 @@ func TestOverlays(t *testing.T) {
 		t.Errorf("Overlays(not-a-kernel): no error")
 	}
 }
+
+// TestGlobBlowUp: the overlap check between two rules costs the product of
+// their patterns' lengths; a 16 KB DMI pattern (which ran the check out of
+// memory) is refused at parse time, and two patterns at the limit are
+// compared in bounded memory.
+func TestGlobBlowUp(t *testing.T) {
+	long := strings.Repeat("*a", 8<<10)
+	rule := func(name, glob string) string {
+		return "  - name: " + name + "\n    match:\n      pci: {vendor: 0x1000, device: 0x0079}\n      dmi: {product_name: \"" + glob + "\"}\n    raid_tool: storcli\n    reference: test\n"
+	}
+	_, err := ParseRules("big.yaml", []byte("rules:\n"+rule("big", long)))
+	if err == nil || !strings.Contains(err.Error(), "big.yaml:4: dmi.product_name: a pattern of 16384 bytes") {
+		t.Errorf("a 16 KB pattern: %v, want refused with file:line", err)
+	}
+	p := strings.Repeat("*a", maxGlob/2)
+	q := strings.Repeat("a*", maxGlob/2)
+	allocs := testing.AllocsPerRun(3, func() { globsOverlap(p, q) })
+	if allocs > 10 {
+		t.Errorf("globsOverlap at the limit made %.0f allocations, want a handful", allocs)
+	}
+	if !globsOverlap(p, q) || globsOverlap("a*", "b*") {
+		t.Error("globsOverlap answers wrongly")
+	}
+}

@@ -158,15 +158,17 @@ func globMatch(glob, s string) bool {
 // intersection of two star/question-mark patterns, by dynamic programming
 // over positions in both.
 func globsOverlap(p, q string) bool {
-	memo := make(map[[2]int]bool)
-	seen := make(map[[2]int]bool)
+	// One byte of state per (i, j): 0 unknown, 1 false, 2 true; patterns
+	// are at most maxGlob bytes (the parser refuses longer), so this is
+	// at most 256 KiB, where a map of pairs took gigabytes on 8 KB rules.
+	state := make([]byte, (len(p)+1)*(len(q)+1))
 	var f func(i, j int) bool
 	f = func(i, j int) bool {
-		k := [2]int{i, j}
-		if seen[k] {
-			return memo[k]
+		k := i*(len(q)+1) + j
+		if state[k] != 0 {
+			return state[k] == 2
 		}
-		seen[k] = true
+		state[k] = 1 // a cycle is not a match until proven
 		var r bool
 		switch {
 		case i == len(p) && j == len(q):
@@ -182,8 +184,15 @@ func globsOverlap(p, q string) bool {
 		default:
 			r = (p[i] == '?' || q[j] == '?' || p[i] == q[j]) && f(i+1, j+1)
 		}
-		memo[k] = r
+		if r {
+			state[k] = 2
+		}
 		return r
 	}
 	return f(0, 0)
 }
+
+// maxGlob bounds a DMI pattern: SMBIOS strings are at most a few dozen
+// bytes in practice (and 255 by the format's counts), and the overlap check
+// costs the product of two patterns' lengths.
+const maxGlob = 512

@@ -191,6 +191,10 @@ func (p *parser) match(r *Rule, n *yaml.Node) {
 		case "dmi":
 			p.fields(v, "dmi", dmiFields(), func(field string, _, v *yaml.Node) {
 				if s, ok := p.scalar(v, "dmi."+field); ok {
+					if len(s) > maxGlob {
+						p.errorf(v, "dmi.%s: a pattern of %d bytes; DMI strings are short, the limit is %d", field, len(s), maxGlob)
+						return
+					}
 					r.dmi = append(r.dmi, dmiMatch{field: field, glob: s})
 				}
 			})
