@@ -800,7 +800,7 @@ func TestGlobBlowUp(t *testing.T) {
 		return "  - name: " + name + "\n    match:\n      pci: {vendor: 0x1000, device: 0x0079}\n      dmi: {product_name: \"" + glob + "\"}\n    raid_tool: storcli\n    reference: test\n"
 	}
 	_, err := ParseRules("big.yaml", []byte("rules:\n"+rule("big", long)))
-	if err == nil || !strings.Contains(err.Error(), "big.yaml:4: dmi.product_name: a pattern of 16384 bytes") {
+	if err == nil || !strings.Contains(err.Error(), "big.yaml:5: dmi.product_name: a pattern of 16384 bytes") {
 		t.Errorf("a 16 KB pattern: %v, want refused with file:line", err)
 	}
 	p := strings.Repeat("*a", maxGlob/2)
